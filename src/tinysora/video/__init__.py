@@ -1,0 +1,1 @@
+"""Video: the shapes world's exact metrics, spacetime patches and the video autoencoder."""

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Every project command in one place. Needs only Python 3.10+; each command sets up `.venv` itself.
+
+    python3 tools/dev.py book      build the book (executes every chapter, at cpu scale by default)
+    python3 tools/dev.py test      run every test: the package's unit tests and every notebook (smoke scale)
+    python3 tools/dev.py student   write student versions of every chapter (nbgrader) to _build/student/
+    python3 tools/dev.py bench     time every notebook at a scale and print the table
+    python3 tools/dev.py sync      rewrite the chapters' install cells from _config.yml
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+sys.path.insert(0, str(ROOT / "tools"))
+
+import book_ref  # noqa: E402  (tools/book_ref.py)
+
+
+def run(command: list[str], **kwargs) -> int:
+    print("$", " ".join(str(part) for part in command), flush=True)
+    return subprocess.call([str(part) for part in command], cwd=ROOT, **kwargs)
+
+
+def pip(*args: str, log: Path) -> None:
+    """Run pip in .venv, keeping its chatter in a log file that is shown only if pip fails."""
+    with open(log, "a") as handle:
+        code = subprocess.call([str(PYTHON), "-m", "pip", *args], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if code:
+        sys.exit(f"pip {' '.join(args)} failed; see {log}:\n" + log.read_text()[-4000:])
+
+
+def install_torch(log: Path) -> None:
+    """Install torch before the package, choosing a wheel that suits the machine.
+
+    A torch wheel in pip's local find-links (an offline or CPU-only machine, like our CI) wins;
+    otherwise pip's default index decides (on Colab or a normal machine, the usual torch).
+    """
+    probe = subprocess.call([str(PYTHON), "-c", "import torch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if probe == 0:
+        return
+    local = subprocess.call([str(PYTHON), "-m", "pip", "install", "--no-index", "--no-deps", "torch"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if local == 0:
+        version = subprocess.check_output(
+            [str(PYTHON), "-c", "import importlib.metadata as m; print(m.version('torch'))"], text=True).strip()
+        print(f"  torch {version} from a local wheel")
+        pip("install", f"torch=={version}", log=log)  # now pull its dependencies
+    else:
+        pip("install", "torch>=2.1", log=log)
+
+
+def ensure_venv(extras: list[str]) -> None:
+    """Create .venv if needed and install the package with ``extras``; skipped when nothing changed."""
+    if not PYTHON.exists():
+        print(f"creating {VENV.relative_to(ROOT)} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    stamp = VENV / f".installed-{'-'.join(sorted(extras))}-{digest}"
+    if stamp.exists():
+        return
+    log = VENV / "install.log"
+    started = time.time()
+    print(f"installing tinysora[{','.join(extras)}] into .venv (log: {log.relative_to(ROOT)}) ...", flush=True)
+    pip("install", "--upgrade", "pip", log=log)
+    install_torch(log)
+    pip("install", "-e", f".[{','.join(extras)}]", log=log)
+    stamp.touch()
+    print(f"  installed in {time.time() - started:.0f} s", flush=True)
+
+
+def batch_env(scale: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TINYSORA_SCALE", scale)
+    env["TINYSORA_BATCH"] = "1"          # progress bars update rarely in stored outputs
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    ensure_venv(["test", "grading"])
+    command = [PYTHON, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+               "-n", str(args.workers), *args.pytest_args]
+    started = time.time()
+    code = run(command, env=batch_env("smoke"))
+    print(f"tests finished in {time.time() - started:.0f} s (exit code {code})")
+    return code
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    """Build the HTML book; fail on any warning or any chapter that did not execute."""
+    ensure_venv(["book"])
+    env = batch_env(args.scale)
+    print(f"executing chapters at scale {env['TINYSORA_SCALE']} (cached: only changed chapters re-run)")
+    started = time.time()
+    log = ROOT / "_build" / "book.log"
+    log.parent.mkdir(exist_ok=True)
+    command = [BIN / "jupyter-book", "build", ".", "--warningiserror", "--nitpick", "--keep-going"]
+    with open(log, "w") as handle:
+        process = subprocess.Popen([str(p) for p in command], cwd=ROOT, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for line in process.stdout:
+            sys.stdout.write(line)
+            handle.write(line)
+        code = process.wait()
+    # jupyter-book 1.0.x exits 0 with -W --keep-going even after warnings, and a failed notebook
+    # is only a warning: so read the log and the execution reports ourselves.
+    text = log.read_text()
+    problems = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+    reports = sorted((ROOT / "_build" / "html" / "reports").glob("**/*.err.log"))
+    if code or problems or reports:
+        for line in problems[:30]:
+            print("  ", line)
+        for report in reports:
+            print(f"  execution failed: {report.relative_to(ROOT)}")
+        print(f"BOOK BUILD FAILED ({len(problems)} warnings/errors, {len(reports)} failed notebooks; log: {log})")
+        return code or 1
+    print(f"book built in {time.time() - started:.0f} s: open {ROOT / '_build' / 'html' / 'index.html'}")
+    return 0
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    ensure_venv(["test", "grading"])
+    return run([PYTHON, ROOT / "tools" / "student.py", *args.chapters])
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    ensure_venv(["test", "grading"])
+    return run([PYTHON, ROOT / "tools" / "bench.py", "--scale", args.scale, *args.chapters],
+               env=batch_env(args.scale))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    changed = book_ref.sync_install_cells(ROOT)
+    print(f"install cells rewritten in {len(changed)} notebook(s)" if changed else "install cells already in sync")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    test = sub.add_parser("test", help="run every test (unit tests and notebooks at smoke scale)")
+    test.add_argument("--workers", default="auto", help="pytest-xdist workers (default: one per core)")
+    test.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
+    book = sub.add_parser("book", help="build the book into _build/html")
+    book.add_argument("--scale", default="cpu", choices=["smoke", "cpu", "gpu"],
+                      help="scale the chapters execute at, unless TINYSORA_SCALE is set (default: cpu)")
+    student = sub.add_parser("student", help="generate student versions with nbgrader")
+    student.add_argument("chapters", nargs="*", help="chapter notebooks (default: all)")
+    bench = sub.add_parser("bench", help="time every notebook at a scale")
+    bench.add_argument("--scale", default="smoke", choices=["smoke", "cpu", "gpu"])
+    bench.add_argument("chapters", nargs="*", help="chapter notebooks (default: all)")
+    sub.add_parser("sync", help="rewrite install cells from _config.yml")
+    args = parser.parse_args()
+    return {"test": cmd_test, "book": cmd_book, "student": cmd_student, "bench": cmd_bench, "sync": cmd_sync}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
