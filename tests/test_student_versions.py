@@ -1,0 +1,52 @@
+"""Student versions hold no solutions, and nbgrader scores chapters right (CONTRIBUTING.md, exercises).
+
+Autograding executes the notebook. To keep the suite fast, the notebook graded here is the chapter's
+set-up cells (everything before "Learning goals": install, imports, config) followed by its whole
+exercise section; nbval executes every full chapter separately. `tools/student.py` autogrades full
+notebooks for instructors.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import student  # noqa: E402
+
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+pytest.importorskip("nbgrader")
+
+
+def exercise_notebook(chapter: Path, into: Path) -> Path:
+    notebook = json.loads(chapter.read_text())
+    sources = ["".join(c["source"]) for c in notebook["cells"]]
+    goals = next(i for i, s in enumerate(sources) if "Learning goals" in s)
+    exercises = next(i for i, s in enumerate(sources) if s.strip() == "## Exercises")
+    notebook["cells"] = notebook["cells"][:goals] + notebook["cells"][exercises:]
+    into.mkdir(parents=True, exist_ok=True)
+    path = into / chapter.name
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_student_version_has_no_solutions_and_grades_zero_to_full(chapter, tmp_path):
+    instructor = exercise_notebook(chapter, tmp_path / "instructor")
+    course = tmp_path / "course"
+    released = student.generate(instructor, course)
+
+    text = released.read_text()
+    solution_lines = [line for c in json.loads(instructor.read_text())["cells"] if c["metadata"].get("nbgrader", {}).get("solution")
+                      for line in "".join(c["source"]).splitlines()[1:-1] if line.strip() and "SOLUTION" not in line]
+    leaked = [line for line in solution_lines if json.dumps(line)[1:-1] in text and len(line.strip()) > 12]
+    assert not leaked, f"solution lines leaked into the student version: {leaked[:3]}"
+    assert "BEGIN SOLUTION" not in text and "NotImplementedError" in text
+
+    untouched_score, max_score = student.autograde(released, course, "untouched")
+    assert max_score >= 2 and untouched_score == 0
+    full_score, _ = student.autograde(instructor, course, "instructor")
+    assert full_score == max_score
