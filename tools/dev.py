@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     # jupyter-book 1.0.x exits 0 with -W --keep-going even after warnings, and a failed notebook
     # is only a warning: so read the log and the execution reports ourselves.
     text = log.read_text()
-    problems = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+    problems = [line for line in text.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL):", line)]
     reports = sorted((ROOT / "_build" / "html" / "reports").glob("**/*.err.log"))
     if code or problems or reports:
         for line in problems[:30]:
