@@ -91,8 +91,9 @@ def batch_env(scale: str) -> dict[str, str]:
 
 def cmd_test(args: argparse.Namespace) -> int:
     ensure_venv(["test", "grading"])
+    # --dist loadfile: nbval makes each cell a test, and a notebook's cells must share one kernel
     command = [PYTHON, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-               "-n", str(args.workers), *args.pytest_args]
+               "-n", str(args.workers), "--dist", "loadfile", *args.pytest_args]
     started = time.time()
     code = run(command, env=batch_env("smoke"))
     print(f"tests finished in {time.time() - started:.0f} s (exit code {code})")
