@@ -167,7 +167,8 @@ def test_mask_centroid_is_the_position_within_half_a_pixel(height, width):
     masks = clips.masks.float()
     xs, ys = torch.arange(width) + 0.5, torch.arange(height) + 0.5
     area = masks.sum(dim=(2, 3))
-    centroid = torch.stack([(masks * xs).sum(dim=(2, 3)), (masks * ys[:, None]).sum(dim=(2, 3))], -1) / area[..., None]
+    centroid = torch.stack([(masks * xs).sum(dim=(2, 3)), (masks * ys[:, None]).sum(dim=(2, 3))], -1)
+    centroid = centroid / area[..., None]                               # (N, T, 2)
     expected = clips.positions.clone()
     triangle = torch.tensor([s == "triangle" for s in clips.shape])
     expected[triangle, :, 1] += clips.radius / 3                        # a triangle's centroid is lower
@@ -223,6 +224,22 @@ def test_motion_matches_a_step_by_step_simulation_with_reflections(height, width
                     p[k], v[k] = 2 * low[k] - p[k], -v[k]
             assert np.allclose(clips.positions[n, t].numpy(), p, atol=1e-3), (n, t)
             assert np.allclose(clips.velocities[n, t].numpy(), v, atol=1e-5), (n, t)
+
+
+def test_bounce_is_exact_for_several_reflections_within_one_frame():
+    start, step = torch.tensor([1.0, 4.5, 2.0, 3.0]), torch.tensor([7.3, -11.2, 0.0, 2.5])
+    positions, velocities = data.bounce(start, step, low=1.0, high=5.0, frames=6)
+    for n in range(4):            # an independent simulation in 1000 small steps per frame
+        p, v = start[n].item(), step[n].item() / 1000
+        for t in range(6):
+            assert abs(positions[n, t].item() - p) < 1e-4, (n, t)
+            assert np.sign(velocities[n, t].item()) == np.sign(v) or v == 0
+            for _ in range(1000):
+                p += v
+                if p > 5.0:
+                    p, v = 10.0 - p, -v
+                elif p < 1.0:
+                    p, v = 2.0 - p, -v
 
 
 def test_bounce_flips_the_normal_velocity_and_keeps_the_tangential_one():
@@ -368,8 +385,8 @@ def test_digits_split_partitions_all_images_stratified_by_label():
         table = torch.cat([images.reshape(len(images), -1), labels[:, None].float()], dim=1).numpy()
         return table[np.lexsort(table.T[::-1])]
 
-    assert np.array_equal(rows(all_images, all_labels),
-                          rows(torch.cat([train_images, test_images]), torch.cat([train_labels, test_labels])))
+    together = rows(torch.cat([train_images, test_images]), torch.cat([train_labels, test_labels]))
+    assert np.array_equal(rows(all_images, all_labels), together)
     for digit in range(10):       # stratified: each digit 25% test, give or take one image
         total = (all_labels == digit).sum().item()
         assert abs((test_labels == digit).sum().item() - 0.25 * total) <= 1

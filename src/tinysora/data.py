@@ -230,7 +230,8 @@ def bounce(start: torch.Tensor, step: torch.Tensor, low: float, high: float,
     if not high > low:
         raise ValueError(f"the walls must satisfy low < high, got low={low}, high={high}")
     if start.shape != step.shape or start.ndim != 1:
-        raise ValueError(f"start and step must both have shape (N,), got {tuple(start.shape)} and {tuple(step.shape)}")
+        raise ValueError(f"start and step must both have shape (N,), "
+                         f"got {tuple(start.shape)} and {tuple(step.shape)}")
     length = high - low
     t = torch.arange(frames, dtype=start.dtype, device=start.device)
     sign = torch.where(step >= 0, 1.0, -1.0)[:, None]                    # (N, 1)
@@ -293,9 +294,13 @@ def make_clips(n: int, *, frames: int = 8, height: int = 16, width: int = 16, sp
             gives the same clips on every device).
         combos: optional list of n (colour, shape, direction) tuples to render instead of drawing
             them from ``split`` (for ground truth to compare with a model's samples).
+    Returns:
+        a :class:`Clips`.
 
     The start position is uniform over the positions from which the object moves at least two
-    steps before its first bounce, so the first frames show the caption's direction.
+    steps before its first bounce, so the first frames show the caption's direction. The same
+    seed gives the same speeds and starts whatever the colours and shapes, so
+    ``make_clips(n, seed=s, combos=other)`` redraws the same motion with other attributes.
     """
     _check_positive_int(n, "n")
     _check_positive_int(frames, "frames")
