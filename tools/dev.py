@@ -85,7 +85,6 @@ def batch_env(scale: str) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TINYSORA_SCALE", scale)
     env["TINYSORA_BATCH"] = "1"          # progress bars update rarely in stored outputs
-    env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
