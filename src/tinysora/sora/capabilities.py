@@ -1,0 +1,207 @@
+"""What the tiny Sora can do, one function per capability of the Sora report.
+
+Every capability is the same sampler with a different *frame mask* (Open-Sora's "mask strategy"):
+some latent frames are given (kept clean, fed with t = 0, pasted back after every step) and the
+model fills in the rest, consistent with the caption and with the given frames.
+
+============================  ===============================================================
+capability                    frames given
+============================  ===============================================================
+text-to-video                 none
+image-to-video                the first frame
+extend forward / backward     the last / first frames of the clip, at the head / tail
+seamless loop                 a frame at the head AND (as frame T) at the tail: the clip runs
+                              from it and back into it, so frame T-1 flows into frame 0
+video-to-video (SDEdit)       none, but sampling starts from the source clip noised to
+                              t = strength instead of from pure noise, with the new caption
+============================  ===============================================================
+
+Wide, tall and square clips and different lengths need nothing special: a clip is a sequence of
+spacetime patches of any length, with sin-cos positions computed for its grid.
+
+The autoencoder here compresses space only, so a latent frame is exactly one video frame. The
+decoder's output for a given frame is close to, not equal to, the frame; a given frame is
+therefore also pasted back *in pixel space*, so image-to-video keeps it exactly
+(with temporal compression one latent frame would span several video frames: Open-Sora#687).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Sequence
+
+import torch
+
+from tinysora.data import caption_en
+from tinysora.diffusion import DDPM, RectifiedFlow
+from tinysora.sora.model import VideoDiT
+from tinysora.sora.train import make_autoencoder, make_dit, make_objective
+from tinysora.video.autoencoder import VideoAutoencoder
+
+
+@dataclass
+class TinySora:
+    """A trained tiny Sora: the autoencoder, the video DiT (its EMA weights) and the config."""
+
+    autoencoder: VideoAutoencoder
+    dit: VideoDiT
+    config: SimpleNamespace
+
+    @classmethod
+    def from_checkpoint(cls, path: str) -> "TinySora":
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        cfg = SimpleNamespace(**ckpt["config"])
+        ae, dit = make_autoencoder(cfg), make_dit(cfg)
+        ae.load_state_dict(ckpt["autoencoder"])
+        dit.load_state_dict(ckpt["ema"])
+        return cls(ae.eval(), dit.eval(), cfg)
+
+
+def _prompts(prompts: Sequence) -> list[str]:
+    """Captions, or (colour, shape, direction) tuples turned into English captions."""
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of captions, not one string")
+    return [p if isinstance(p, str) else caption_en(*p) for p in prompts]
+
+
+@torch.no_grad()
+def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, width: int, *,
+                   keep: torch.Tensor | None = None, z_given: torch.Tensor | None = None,
+                   start: float = 1.0, z_start: torch.Tensor | None = None, steps: int | None = None,
+                   cfg_scale: float | None = None, seed: int = 0) -> torch.Tensor:
+    """The sampler behind every capability: latents (N, T, C, h, w) for N prompts.
+
+    Args:
+        keep: optional bool (N, T): latent frames given by ``z_given`` (N, T, C, h, w).
+        start, z_start: SDEdit -- begin at time ``start`` < 1 from ``z_start`` noised to it.
+        steps, cfg_scale: default to the config's ``sample_steps`` and ``cfg_scale``.
+    """
+    cfg, model = sora.config, sora.dit
+    steps = cfg.sample_steps if steps is None else steps
+    cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
+    device = sora.autoencoder.latent_mean.device
+    ids = model.tokenizer.encode(_prompts(prompts)).to(device)
+    n, down, c = len(ids), sora.autoencoder.spatial_down, cfg.ae_channels
+    for size, name in ((height, "height"), (width, "width")):
+        if size % down != 0:
+            raise ValueError(f"frame {name} {size} is not divisible by the autoencoder's compression {down}")
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, frames, c, height // down, width // down, generator=generator).to(device)
+    keep = None if keep is None else keep.to(device)
+    keep5 = None if keep is None else keep[:, :, None, None, None]
+
+    def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = t[:, None].expand(n, frames)                                        # one time per frame
+        if keep is not None:
+            x = torch.where(keep5, z_given, x)
+            t = torch.where(keep, torch.zeros_like(t), t)                       # given frames are clean
+        return model.forward_with_cfg(x, t, ids, cfg_scale)
+
+    objective = make_objective(cfg)
+    if isinstance(objective, RectifiedFlow):
+        x = noise if z_start is None else objective.interpolate(z_start, noise, torch.full((n,), start, device=device))
+        z = objective.sample(predict, x, steps, start=start)
+    elif isinstance(objective, DDPM):
+        if z_start is not None:
+            raise ValueError("video_to_video is implemented for the rectified-flow objective only")
+        z = objective.ddim_sample(predict, noise, steps)
+    if keep is not None:
+        z = torch.where(keep5, z_given, z)
+    return z
+
+
+def _decode(sora: TinySora, z: torch.Tensor) -> torch.Tensor:
+    return sora.autoencoder.decode(z).clamp(0, 1)
+
+
+def _check_clip(video: torch.Tensor, name: str = "video") -> None:
+    if not isinstance(video, torch.Tensor) or video.ndim != 5 or video.shape[2] != 3:
+        raise ValueError(f"{name} must be (N, T, 3, H, W), got {getattr(video, 'shape', None)}")
+
+
+def text_to_video(sora: TinySora, prompts: Sequence, *, frames: int | None = None,
+                  height: int | None = None, width: int | None = None, seed: int = 0,
+                  **sampling) -> torch.Tensor:
+    """Clips (N, T, 3, H, W) for N captions; any size divisible by the compression, any length."""
+    cfg = sora.config
+    frames, height, width = frames or cfg.frames, height or cfg.height, width or cfg.width
+    z = sample_latents(sora, prompts, frames, height, width, seed=seed, **sampling)
+    return _decode(sora, z)
+
+
+def _with_given_frames(sora: TinySora, prompts, given: dict[int, torch.Tensor], frames: int,
+                       height: int, width: int, seed: int, **sampling) -> torch.Tensor:
+    """Sample clips with frames ``given[index] = (N, 3, H, W)`` kept, exactly, in pixel space."""
+    first = next(iter(given.values()))
+    n, device = first.shape[0], first.device
+    keep = torch.zeros(n, frames, dtype=torch.bool, device=device)
+    video_given = torch.zeros(n, frames, 3, height, width, device=device)
+    for index, frame in given.items():
+        keep[:, index] = True
+        video_given[:, index] = frame
+    z_given = sora.autoencoder.encode(video_given)
+    z = sample_latents(sora, prompts, frames, height, width, keep=keep, z_given=z_given, seed=seed, **sampling)
+    video = _decode(sora, z)
+    return torch.where(keep[:, :, None, None, None], video_given, video)    # exact given frames
+
+
+def image_to_video(sora: TinySora, first_frame: torch.Tensor, prompts: Sequence, *,
+                   frames: int | None = None, seed: int = 0, **sampling) -> torch.Tensor:
+    """Clips that start with ``first_frame`` (N, 3, H, W), exactly, and follow the captions."""
+    if first_frame.ndim != 4 or first_frame.shape[1] != 3:
+        raise ValueError(f"first_frame must be (N, 3, H, W), got {tuple(first_frame.shape)}")
+    frames = frames or sora.config.frames
+    height, width = first_frame.shape[-2:]
+    return _with_given_frames(sora, prompts, {0: first_frame}, frames, height, width, seed, **sampling)
+
+
+def extend(sora: TinySora, video: torch.Tensor, prompts: Sequence, *, new_frames: int = 4,
+           context: int = 2, backward: bool = False, seed: int = 0, **sampling) -> torch.Tensor:
+    """Add ``new_frames`` frames after (or, ``backward=True``, before) each clip.
+
+    The model sees the ``context`` frames next to the seam as given frames of a window of
+    ``context + new_frames`` frames. Returns (N, T + new_frames, 3, H, W); the input clip is kept.
+    """
+    _check_clip(video)
+    if not 1 <= context <= video.shape[1]:
+        raise ValueError(f"context must be in [1, {video.shape[1]}], got {context}")
+    window = context + new_frames
+    height, width = video.shape[-2:]
+    if backward:
+        given = {new_frames + i: video[:, i] for i in range(context)}
+        new = _with_given_frames(sora, prompts, given, window, height, width, seed, **sampling)
+        return torch.cat([new[:, :new_frames], video], dim=1)
+    given = {i: video[:, -context + i] for i in range(context)}
+    new = _with_given_frames(sora, prompts, given, window, height, width, seed, **sampling)
+    return torch.cat([video, new[:, context:]], dim=1)
+
+
+def seamless_loop(sora: TinySora, first_frame: torch.Tensor, prompts: Sequence, *,
+                  frames: int | None = None, seed: int = 0, **sampling) -> torch.Tensor:
+    """Loops of T frames: frame 0 is ``first_frame`` and frame T-1 flows back into frame 0.
+
+    Sampled as T + 1 frames with ``first_frame`` given at both ends; the copy at the end is then
+    dropped, so playing the clip over and over never jumps.
+    """
+    frames = frames or sora.config.frames
+    height, width = first_frame.shape[-2:]
+    clip = _with_given_frames(sora, prompts, {0: first_frame, frames: first_frame}, frames + 1,
+                              height, width, seed, **sampling)
+    return clip[:, :frames]
+
+
+def video_to_video(sora: TinySora, video: torch.Tensor, prompts: Sequence, *, strength: float = 0.7,
+                   seed: int = 0, **sampling) -> torch.Tensor:
+    """SDEdit: noise the source clip's latent to t = ``strength``, then denoise with new captions.
+
+    Low strength keeps more of the source (its motion and place), high strength follows the
+    caption more (a new colour needs enough noise to wash the old one out).
+    """
+    _check_clip(video)
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    z = sora.autoencoder.encode(video)
+    z_new = sample_latents(sora, prompts, video.shape[1], video.shape[3], video.shape[4],
+                           start=strength, z_start=z, seed=seed, **sampling)
+    return _decode(sora, z_new)

@@ -1,0 +1,294 @@
+"""Training the tiny Sora from nothing: first the video autoencoder, then the DiT on its latents.
+
+One config, :data:`SORA_CONFIG`, holds every size at every scale. The stages:
+
+1. :func:`train_video_autoencoder` -- frames of random training clips, a few hundred steps;
+2. :func:`build_latent_pool` -- clips of every size bucket, encoded once (the DiT never sees pixels);
+3. :func:`train_dit` -- rectified flow (or DDPM) on the latents, with
+
+   * condition dropout (10%) so classifier-free guidance works,
+   * Open-Sora frame masks: in ``mask_prob`` of the clips some latent frames (the head, the tail,
+     both, or random ones) are kept clean, given t = 0, and left out of the loss -- this one
+     mechanism later gives image-to-video, extension and loops;
+   * size buckets (square, wide, tall, longer clips), each step one bucket, batch size scaled so
+     a step holds about the same number of tokens;
+   * an EMA of the weights for sampling, checkpoints every ``checkpoint_every`` steps, and exact
+     resume: everything random in step ``s`` comes from a generator seeded by ``(seed, s)``, so a
+     resumed run repeats the uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import torch
+
+from tinysora.config import Scaled
+from tinysora.data import caption_en, caption_zh, make_clips
+from tinysora.diffusion import DDPM, RectifiedFlow, linear_beta_schedule
+from tinysora.runtime import progress, seed_everything
+from tinysora.sora.model import VideoDiT, VideoDiTConfig
+from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
+
+# Every size, per scale. ``buckets``: (frames, height, width, share of the training steps).
+SORA_CONFIG = Scaled(
+    smoke=dict(
+        seed=0, frames=4, height=16, width=16,
+        buckets=((4, 16, 16, 0.8), (4, 16, 24, 0.1), (4, 24, 16, 0.1)),
+        ae_channels=4, ae_down=4, ae_width=16, ae_steps=30, ae_batch=32, ae_lr=3e-3,
+        dim=32, depth=2, heads=2, patch=(1, 2, 2), factorised=False, cross_attention=True,
+        objective="flow", steps=30, batch=16, lr=1e-3, warmup=5, ema=0.9, mask_prob=0.25,
+        pool=64, sample_steps=4, cfg_scale=2.0, eval_clips=16, checkpoint_every=10,
+    ),
+    cpu=dict(
+        seed=0, frames=8, height=16, width=16,
+        buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
+        ae_channels=4, ae_down=4, ae_width=64, ae_steps=1000, ae_batch=64, ae_lr=3e-3,
+        dim=128, depth=4, heads=4, patch=(1, 2, 2), factorised=False, cross_attention=True,
+        objective="flow", steps=1500, batch=64, lr=1e-3, warmup=100, ema=0.998, mask_prob=0.25,
+        pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
+    ),
+    gpu=dict(
+        seed=0, frames=8, height=16, width=16,
+        buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
+        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3,
+        dim=256, depth=8, heads=8, patch=(1, 2, 2), factorised=False, cross_attention=True,
+        objective="flow", steps=20000, batch=256, lr=5e-4, warmup=500, ema=0.9995, mask_prob=0.25,
+        pool=32768, sample_steps=20, cfg_scale=2.0, eval_clips=256, checkpoint_every=2000,
+    ),
+)
+
+
+# --- construction -------------------------------------------------------------------------------
+
+def make_autoencoder(cfg: SimpleNamespace) -> VideoAutoencoder:
+    return VideoAutoencoder(cfg.ae_channels, cfg.ae_down, 1, cfg.ae_width)
+
+
+def make_dit(cfg: SimpleNamespace) -> VideoDiT:
+    return VideoDiT(VideoDiTConfig(
+        latent_channels=cfg.ae_channels, patch=tuple(cfg.patch), dim=cfg.dim, depth=cfg.depth,
+        heads=cfg.heads, cross_attention=cfg.cross_attention, factorised=cfg.factorised,
+        time_scale=1000.0 if cfg.objective == "flow" else 1.0))
+
+
+def make_objective(cfg: SimpleNamespace):
+    """RectifiedFlow (logit-normal t) or DDPM (linear betas, 1000 steps)."""
+    if cfg.objective == "flow":
+        return RectifiedFlow()
+    if cfg.objective == "ddpm":
+        return DDPM(linear_beta_schedule(1000))
+    raise ValueError(f"unknown objective {cfg.objective!r}: expected 'flow' or 'ddpm'")
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random numbers of one training step: the same (seed, step) always draws the same."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+# --- stage 1: the autoencoder -------------------------------------------------------------------
+
+def train_video_autoencoder(cfg: SimpleNamespace, device: str | torch.device = "cpu"
+                            ) -> tuple[VideoAutoencoder, list[float]]:
+    """Train the per-frame autoencoder on frames of training clips, then fit its latent scale."""
+    seed_everything(cfg.seed)
+    ae = make_autoencoder(cfg).to(device)
+    frames = 2                                      # two frames per clip: more clips per batch
+
+    def batches(step: int) -> torch.Tensor:
+        return make_clips(cfg.ae_batch // frames, frames=frames, height=cfg.height, width=cfg.width,
+                          split="train", seed=10_000_000 + cfg.seed * 100_000 + step, device=device).video
+
+    losses = train_autoencoder(ae, batches, cfg.ae_steps, lr=cfg.ae_lr, seed=cfg.seed)
+    ae.fit_scale(make_clips(256, frames=cfg.frames, height=cfg.height, width=cfg.width,
+                            split="train", seed=cfg.seed + 1, device=device).video)
+    return ae, losses
+
+
+# --- stage 2: the latent pool -------------------------------------------------------------------
+
+@dataclass
+class LatentBucket:
+    """Encoded training clips of one size: latents (N, T, C, h, w) and their combos."""
+
+    frames: int
+    height: int
+    width: int
+    share: float
+    latents: torch.Tensor
+    combos: list = field(repr=False)
+
+
+@torch.no_grad()
+def build_latent_pool(cfg: SimpleNamespace, ae: VideoAutoencoder) -> list[LatentBucket]:
+    """Generate and encode ``pool * share`` training clips per bucket (at least 16 each).
+
+    The latents stay on the autoencoder's device."""
+    device = ae.latent_mean.device
+    buckets = []
+    for i, (frames, height, width, share) in enumerate(cfg.buckets):
+        n = max(16, int(round(cfg.pool * share)))
+        clips = make_clips(n, frames=frames, height=height, width=width, split="train",
+                           seed=20_000_000 + cfg.seed * 1000 + i, device=device)
+        latents = torch.cat([ae.encode(chunk) for chunk in clips.video.split(256)])
+        buckets.append(LatentBucket(frames, height, width, share, latents, clips.combos))
+    return buckets
+
+
+def captions_for(combos, generator: torch.Generator) -> list[str]:
+    """Each combo's caption in English or Chinese (half and half, at random)."""
+    chinese = torch.rand(len(combos), generator=generator) < 0.5
+    return [caption_zh(*c) if zh else caption_en(*c) for c, zh in zip(combos, chinese.tolist())]
+
+
+# --- stage 3: the DiT ---------------------------------------------------------------------------
+
+def frame_mask(batch: int, frames: int, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """Open-Sora-style conditioning masks: bool (B, T), True = frame given clean.
+
+    With probability ``prob`` a clip keeps k in [1, T/2] frames: the first k (image-to-video,
+    extension forward), the last k (backward), both ends (loops) or k random frames.
+    """
+    keep = torch.zeros(batch, frames, dtype=torch.bool)
+    masked = torch.rand(batch, generator=generator) < prob
+    kind = torch.randint(4, (batch,), generator=generator)
+    k = torch.randint(1, max(frames // 2, 1) + 1, (batch,), generator=generator)
+    order = torch.rand(batch, frames, generator=generator).argsort(dim=1)
+    for b in torch.nonzero(masked).flatten().tolist():
+        kb = int(k[b])
+        if kind[b] == 0:
+            keep[b, :kb] = True
+        elif kind[b] == 1:
+            keep[b, frames - kb:] = True
+        elif kind[b] == 2:
+            keep[b, : max(kb // 2, 1)] = True
+            keep[b, frames - max(kb // 2, 1):] = True
+        else:
+            keep[b, order[b, :kb]] = True
+    return keep
+
+
+def masked_diffusion_loss(model: VideoDiT, objective, z: torch.Tensor, ids: torch.Tensor,
+                          keep: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The diffusion loss with frame masks: kept frames are clean, t = 0, and not in the loss.
+
+    z: latents (B, T, C, h, w); ids: captions (B, L); keep: bool (B, T).
+    """
+    b, frames = keep.shape
+    noise = torch.randn(z.shape, generator=generator).to(z)          # drawn on the CPU: same on any device
+    keep = keep.to(z.device)
+    keep5 = keep[:, :, None, None, None]
+    if isinstance(objective, RectifiedFlow):
+        t = objective.sample_t(b, generator).to(z.device)[:, None].expand(b, frames)
+        t = torch.where(keep, 0.0, t)                                        # (B, T)
+        x_t = objective.interpolate(z, noise, t[:, :, None, None, None])
+        target = noise - z
+    else:
+        t = torch.randint(objective.num_steps, (b,), generator=generator).to(z.device)[:, None].expand(b, frames)
+        t = torch.where(keep, 0, t)
+        abar = objective.alpha_bars.float().to(z.device)[t][:, :, None, None, None]
+        x_t = torch.where(keep5, z, abar.sqrt() * z + (1 - abar).sqrt() * noise)
+        target = noise
+    x_t = torch.where(keep5, z, x_t)
+    err = (model(x_t, t, ids) - target) ** 2
+    weight = (~keep5).float().expand_as(err)
+    return (err * weight).sum() / weight.sum().clamp(min=1)
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds: resuming from it continues the run exactly."""
+
+    model: VideoDiT
+    ema: VideoDiT
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    losses: list = field(default_factory=list)
+
+
+def make_train_state(cfg: SimpleNamespace, device: str | torch.device = "cpu") -> TrainState:
+    seed_everything(cfg.seed)
+    model = make_dit(cfg).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    return TrainState(model, ema, optimizer)
+
+
+def learning_rate(cfg: SimpleNamespace, step: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of ``lr`` at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    done = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+
+
+def save_checkpoint(path: str, state: TrainState, cfg: SimpleNamespace, ae: VideoAutoencoder | None = None) -> None:
+    """Model, EMA, optimizer, step, losses, torch's global RNG and the config, atomically."""
+    tmp = path + ".tmp"
+    torch.save(dict(model=state.model.state_dict(), ema=state.ema.state_dict(),
+                    optimizer=state.optimizer.state_dict(), step=state.step, losses=state.losses,
+                    rng=torch.get_rng_state(), config=vars(cfg),
+                    autoencoder=None if ae is None else ae.state_dict()), tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str, state: TrainState) -> dict:
+    """Restore ``state`` in place from ``path``; returns the whole checkpoint dict."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    state.model.load_state_dict(ckpt["model"])
+    state.ema.load_state_dict(ckpt["ema"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.step, state.losses = ckpt["step"], list(ckpt["losses"])
+    torch.set_rng_state(ckpt["rng"])
+    return ckpt
+
+
+def train_dit(cfg: SimpleNamespace, pool: list[LatentBucket], state: TrainState | None = None,
+              checkpoint: str | None = None, stop_at: int | None = None,
+              ae: VideoAutoencoder | None = None) -> TrainState:
+    """Train the video DiT on the latent pool up to ``cfg.steps`` (or ``stop_at``) steps.
+
+    With ``checkpoint`` set, saves there every ``cfg.checkpoint_every`` steps and at the end, and
+    resumes from it first when the file exists.
+    """
+    device = pool[0].latents.device
+    state = make_train_state(cfg, device) if state is None else state
+    if checkpoint is not None and os.path.exists(checkpoint):
+        load_checkpoint(checkpoint, state)
+    objective = make_objective(cfg)
+    model, tokenizer = state.model, state.model.tokenizer
+    shares = torch.tensor([bucket.share for bucket in pool])
+    base_tokens = pool[0].latents[0].numel()
+    end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+    model.train()
+    for step in progress(range(state.step, end), desc="video DiT", initial=state.step, total=end):
+        g = step_generator(cfg.seed, step)
+        bucket = pool[int(torch.multinomial(shares, 1, generator=g))]
+        batch = max(2, round(cfg.batch * base_tokens / bucket.latents[0].numel()))
+        idx = torch.randint(len(bucket.latents), (batch,), generator=g)
+        z = bucket.latents[idx.to(device)]
+        ids = model.text.drop(tokenizer.encode(captions_for([bucket.combos[i] for i in idx.tolist()], g)), g)
+        ids = ids.to(device)
+        keep = frame_mask(batch, bucket.frames, cfg.mask_prob, g)
+        loss = masked_diffusion_loss(model, objective, z, ids, keep, g)
+
+        for group in state.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        state.optimizer.step()
+        with torch.no_grad():                      # EMA, warmed up: decay min(ema, (1+s)/(10+s))
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            for p_ema, p in zip(state.ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+        state.losses.append(loss.item())
+        state.step = step + 1
+        if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == end):
+            save_checkpoint(checkpoint, state, cfg, ae)
+    model.eval()
+    return state

@@ -1,0 +1,194 @@
+"""The tiny Sora at smoke scale: a few training steps can only show that the pipeline is sound
+(shapes, determinism, finite values, falling loss, exact resume, exact conditioning frames), not
+that the samples are good; the cpu-scale report measures that."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tinysora.data import TEST_COMBOS, make_clips
+from tinysora.diffusion import RectifiedFlow
+from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamless_loop, text_to_video,
+                                        video_to_video)
+from tinysora.sora.model import VideoDiT, VideoDiTConfig
+from tinysora.sora.text import CaptionTokenizer
+from tinysora.sora.train import (SORA_CONFIG, build_latent_pool, frame_mask, masked_diffusion_loss,
+                                 train_dit, train_video_autoencoder)
+from tinysora.video.metrics import score_clips
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    torch.set_num_threads(1)
+    cfg = SORA_CONFIG.pick("smoke")
+    ae, ae_losses = train_video_autoencoder(cfg)
+    pool = build_latent_pool(cfg, ae)
+    state = train_dit(cfg, pool)
+    return SimpleNamespace(cfg=cfg, ae=ae, ae_losses=ae_losses, pool=pool, state=state,
+                           sora=TinySora(ae, state.ema, cfg))
+
+
+def small_dit(**overrides) -> VideoDiT:
+    torch.manual_seed(0)
+    return VideoDiT(VideoDiTConfig(**{**dict(dim=32, depth=2, heads=2, patch=(1, 2, 2)), **overrides}))
+
+
+@pytest.mark.parametrize("factorised", [False, True])
+def test_video_dit_output_is_exactly_zero_at_init(factorised):
+    model = small_dit(factorised=factorised)
+    ids = model.tokenizer.encode(["a red circle moves left", "绿色的正方形向上移动"])
+    out = model(torch.randn(2, 4, 4, 4, 6), torch.rand(2), ids)
+    assert out.shape == (2, 4, 4, 4, 6) and torch.equal(out, torch.zeros_like(out))
+
+
+def test_video_dit_cfg_scale_one_equals_conditional():
+    model = small_dit()
+    for p in model.parameters():                                      # leave the zero init
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(3, 4, 4, 4, 4), torch.rand(3)
+    ids = model.tokenizer.encode(["a red circle moves left"] * 3)
+    cond = model(x, t, ids)
+    torch.testing.assert_close(model.forward_with_cfg(x, t, ids, 1.0), cond)
+    uncond = model(x, t, model.tokenizer.null(3))
+    torch.testing.assert_close(model.forward_with_cfg(x, t, ids, 3.0), uncond + 3 * (cond - uncond),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_per_frame_time_equals_per_sample_time_when_all_frames_agree():
+    model = small_dit()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(2, 4, 4, 4, 4), torch.rand(2)
+    ids = model.tokenizer.encode(["a red circle moves left"] * 2)
+    torch.testing.assert_close(model(x, t, ids), model(x, t[:, None].expand(2, 4), ids))
+
+
+def test_tokenizer_reads_english_and_chinese():
+    tok = CaptionTokenizer()
+    assert tok.split("a red circle moves left") == ["a", "red", "circle", "moves", "left"]
+    assert tok.split("红色的圆向左移动") == ["红色", "的", "圆", "向", "左", "移动"]
+    assert tok.split("紫色的三角形向下移动") == ["紫色", "的", "三角形", "向", "下", "移动"]
+    ids = tok.encode(["a red circle moves left", "a pink circle moves left"])
+    assert ids.shape == (2, tok.max_len) and ids[1, 1] == tok.unk_id and ids[0, 5] == tok.pad_id
+    assert (tok.null(2) == tok.null_id).all()
+
+
+def test_condition_dropout_rate_and_null_caption():
+    model = small_dit(text_dropout=0.1)
+    ids = model.tokenizer.encode(["a red circle moves left"] * 4000)
+    dropped = model.text.drop(ids, torch.Generator().manual_seed(0))
+    null_rows = (dropped == model.tokenizer.null_id).all(dim=1)
+    assert 0.08 < null_rows.float().mean() < 0.12
+    assert torch.equal(dropped[~null_rows], ids[~null_rows])
+
+
+def test_frame_masks():
+    g = torch.Generator().manual_seed(0)
+    assert not frame_mask(50, 8, 0.0, g).any()
+    keep = frame_mask(400, 8, 1.0, g)
+    assert keep.any(dim=1).all() and not keep.all(dim=1).any()
+    assert 0.2 < frame_mask(2000, 8, 0.25, g).any(dim=1).float().mean() < 0.3
+
+
+def test_masked_loss_ignores_given_frames():
+    z, ids = torch.randn(4, 6, 4, 2, 2), torch.zeros(4, 8, dtype=torch.long)
+    keep = torch.zeros(4, 6, dtype=torch.bool)
+    keep[:, :2] = True
+    plain = lambda x, t, ids: torch.zeros_like(x)
+    wrong_on_given = lambda x, t, ids: torch.where(keep[:, :, None, None, None], 5.0, 0.0).expand_as(x)
+    seen = {}
+
+    def spy(x, t, ids):
+        seen["x"], seen["t"] = x, t
+        return torch.zeros_like(x)
+
+    losses = [masked_diffusion_loss(m, RectifiedFlow(), z, ids, keep, torch.Generator().manual_seed(0))
+              for m in (plain, wrong_on_given, spy)]
+    assert losses[0] == losses[1] == losses[2]
+    assert torch.equal(seen["x"][:, :2], z[:, :2]) and (seen["t"][:, :2] == 0).all()
+    assert (seen["t"][:, 2:] > 0).all()
+
+
+def test_smoke_training_losses_fall(smoke):
+    ae = smoke.ae_losses
+    assert sum(ae[-5:]) / 5 < sum(ae[:5]) / 5
+    # the DiT's loss on one fixed batch at a fixed grid of times (Open-Sora's eval loss)
+    bucket = smoke.pool[0]
+    z = bucket.latents[:16]
+    ids = smoke.state.model.tokenizer.encode([f"a {c} {s} moves {d}" for c, s, d in bucket.combos[:16]])
+    keep = torch.zeros(16, bucket.frames, dtype=torch.bool)
+
+    def eval_loss(model):
+        with torch.no_grad():
+            return sum(masked_diffusion_loss(model, _FixedT(t), z, ids, keep, torch.Generator().manual_seed(1)).item()
+                       for t in (0.2, 0.4, 0.6, 0.8)) / 4
+
+    fresh = VideoDiT(smoke.state.model.config)                          # zero output at init
+    assert eval_loss(smoke.state.model) < eval_loss(fresh)
+    assert all(torch.isfinite(torch.tensor(smoke.state.losses)))
+
+
+class _FixedT(RectifiedFlow):
+    """A rectified flow whose training time is always t (for an evaluation loss)."""
+
+    def __init__(self, t: float):
+        super().__init__()
+        self.t = t
+
+    def sample_t(self, n, generator=None):
+        return torch.full((n,), self.t)
+
+
+def test_checkpoint_resume_equals_uninterrupted(smoke, tmp_path):
+    cfg = SimpleNamespace(**{**vars(smoke.cfg), "steps": 6, "checkpoint_every": 2})
+    straight = train_dit(cfg, smoke.pool)
+    path = str(tmp_path / "ckpt.pt")
+    train_dit(cfg, smoke.pool, checkpoint=path, stop_at=3, ae=smoke.ae)            # "interrupted" after 3 steps
+    resumed = train_dit(cfg, smoke.pool, checkpoint=path, ae=smoke.ae)             # a fresh process resumes
+    assert resumed.step == straight.step == 6 and resumed.losses == straight.losses
+    for a, b in ((straight.model, resumed.model), (straight.ema, resumed.ema)):
+        for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(p, q), name
+    loaded = TinySora.from_checkpoint(path)
+    assert all(torch.equal(p, q) for p, q in zip(loaded.dit.parameters(), straight.ema.parameters()))
+
+
+def test_sampling_is_deterministic_finite_and_scored(smoke):
+    prompts = list(TEST_COMBOS[:4])
+    a = text_to_video(smoke.sora, prompts, seed=3)
+    b = text_to_video(smoke.sora, prompts, seed=3)
+    assert a.shape == (4, smoke.cfg.frames, 3, 16, 16) and torch.equal(a, b)
+    assert torch.isfinite(a).all() and a.min() >= 0 and a.max() <= 1
+    scores = score_clips(a, prompts)
+    assert set(scores) >= {"colour_acc", "shape_acc", "direction_acc", "persistence", "smoothness"}
+    assert all(0 <= v <= 1 for v in scores.values())
+
+
+@pytest.mark.parametrize("frames, height, width", [(4, 16, 16), (4, 16, 24), (4, 24, 16), (6, 16, 16), (3, 8, 32)])
+def test_one_model_any_size_and_length(smoke, frames, height, width):
+    video = text_to_video(smoke.sora, ["a red circle moves left", "蓝色的三角形向上移动"],
+                          frames=frames, height=height, width=width)
+    assert video.shape == (2, frames, 3, height, width)
+
+
+def test_capabilities_keep_their_given_frames_exactly(smoke):
+    clips = make_clips(2, frames=4, split="test", seed=5)
+    captions = clips.captions_en
+    video = image_to_video(smoke.sora, clips.video[:, 0], captions)
+    assert video.shape == clips.video.shape and torch.equal(video[:, 0], clips.video[:, 0])
+    forward = extend(smoke.sora, clips.video, captions, new_frames=3, context=2)
+    assert forward.shape[1] == 7 and torch.equal(forward[:, :4], clips.video)
+    backward = extend(smoke.sora, clips.video, captions, new_frames=3, context=2, backward=True)
+    assert backward.shape[1] == 7 and torch.equal(backward[:, 3:], clips.video)
+    loop = seamless_loop(smoke.sora, clips.video[:, 0], captions, frames=4)
+    assert loop.shape[1] == 4 and torch.equal(loop[:, 0], clips.video[:, 0])
+    edited = video_to_video(smoke.sora, clips.video, clips.captions_zh, strength=0.5)
+    assert edited.shape == clips.video.shape and torch.isfinite(edited).all()
+
+
+def test_bad_sizes_are_rejected(smoke):
+    with pytest.raises(ValueError, match="frame height 18 is not divisible"):
+        text_to_video(smoke.sora, ["a red circle moves left"], height=18)
+    with pytest.raises(ValueError, match="strength"):
+        video_to_video(smoke.sora, torch.zeros(1, 4, 3, 16, 16), ["a red circle moves left"], strength=1.5)

@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+
+from tinysora.video.patches import (patch_grid, patchify, sincos_pos_embed_1d, sincos_pos_embed_3d,
+                                    token_count, unpatchify)
+
+SHAPES = [(1, 1, 3, 8, 8), (2, 8, 3, 16, 16), (1, 6, 4, 16, 24), (3, 4, 2, 24, 8), (1, 12, 1, 4, 4)]
+PATCHES = [(1, 1, 1), (1, 2, 2), (2, 2, 2), (2, 4, 4), (1, 4, 2)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("patch", PATCHES)
+def test_patchify_roundtrip_any_shape(shape, patch):
+    b, t, c, h, w = shape
+    if t % patch[0] or h % patch[1] or w % patch[2]:
+        pytest.skip("size not divisible by this patch")
+    video = torch.randn(shape)
+    tokens = patchify(video, patch)
+    assert tokens.shape == (b, token_count(t, h, w, patch), math.prod(patch) * c)
+    assert torch.equal(unpatchify(tokens, patch_grid(t, h, w, patch), patch), video)
+
+
+def test_token_count_formula():
+    assert token_count(16, 64, 64, (2, 8, 8)) == 8 * 8 * 8
+    assert token_count(8, 16, 24, (1, 2, 2)) == 8 * 8 * 12
+
+
+def test_patchify_then_linear_equals_strided_conv3d():
+    torch.manual_seed(0)
+    video = torch.randn(2, 4, 3, 8, 12)
+    patch, dim = (2, 4, 4), 5
+    conv = torch.nn.Conv3d(3, dim, kernel_size=patch, stride=patch)
+    # a Linear whose weight is the conv kernel flattened in patchify's (pt ph pw c) order
+    weight = conv.weight.permute(0, 2, 3, 4, 1).reshape(dim, -1)
+    ours = patchify(video, patch) @ weight.T + conv.bias
+    theirs = conv(video.transpose(1, 2)).flatten(2).transpose(1, 2)     # (B, T'H'W', D), time-major
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_tokens_of_one_frame_are_contiguous():
+    video = torch.arange(2 * 4 * 4, dtype=torch.float32).reshape(1, 2, 1, 4, 4)
+    tokens = patchify(video, (1, 2, 2))
+    assert (tokens[0, :4] < 16).all() and (tokens[0, 4:] >= 16).all()
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((8, 30, 32), "frame height 30 is not divisible by patch size 4"),
+    ((8, 32, 30), "frame width 30 is not divisible by patch size 4"),
+    ((7, 32, 32), "frame count 7 is not divisible by patch size 2"),
+])
+def test_indivisible_sizes_raise_clear_errors(sizes, message):
+    with pytest.raises(ValueError, match=message):
+        patchify(torch.zeros(1, sizes[0], 3, sizes[1], sizes[2]), (2, 4, 4))
+
+
+def test_sincos_1d_matches_formula():
+    pos = torch.tensor([0.0, 1.0, 5.0])
+    emb = sincos_pos_embed_1d(8, pos)
+    for i, p in enumerate(pos.tolist()):
+        for k in range(4):
+            w = 1 / 10000 ** (k / 4)
+            assert emb[i, k].item() == pytest.approx(math.sin(p * w), abs=1e-6)
+            assert emb[i, 4 + k].item() == pytest.approx(math.cos(p * w), abs=1e-6)
+
+
+@pytest.mark.parametrize("grid", [(8, 4, 4), (4, 2, 3), (12, 3, 2), (1, 1, 1)])
+def test_sincos_3d_any_grid_distinct_positions(grid):
+    emb = sincos_pos_embed_3d(64, grid)
+    assert emb.shape == (math.prod(grid), 64)
+    assert torch.cdist(emb, emb).add(torch.eye(len(emb)) * 1e3).min() > 1e-3
+    # a sub-grid gets the same embedding as the same positions of a larger grid (any size works)
+    big = sincos_pos_embed_3d(64, (grid[0] + 1, grid[1] + 2, grid[2] + 1)).reshape(grid[0] + 1, grid[1] + 2, grid[2] + 1, 64)
+    torch.testing.assert_close(big[: grid[0], : grid[1], : grid[2]].reshape(-1, 64), emb)
