@@ -179,3 +179,15 @@ def test_features_are_what_the_head_reads():
     features = model.features(idx)
     assert features.shape == (2, 5, 16)
     torch.testing.assert_close(model.head(features), model(idx)[0])
+
+
+def test_fit_offset_power_law_recovers_floor_and_exponent():
+    from tinysora.gpt import fit_offset_power_law
+
+    x = np.geomspace(1e3, 1e6, 7)
+    c, a, alpha = fit_offset_power_law(x, 0.002 + 3.0 * x ** -0.6, grid=4000)
+    assert c == pytest.approx(0.002, rel=0.02) and alpha == pytest.approx(0.6, rel=0.02)
+    c0, _, alpha0 = fit_offset_power_law(x, 3.0 * x ** -0.6)
+    assert c0 < 1e-4 and alpha0 == pytest.approx(0.6, rel=0.02)
+    with pytest.raises(ValueError, match=">= 3"):
+        fit_offset_power_law([1, 2], [1, 2])

@@ -349,3 +349,25 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]
         raise ValueError("a power law is fitted on log-log axes: every x and y must be > 0")
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
     return float(np.exp(intercept)), float(-slope)
+
+
+def fit_offset_power_law(x: Sequence[float], y: Sequence[float], grid: int = 400) -> tuple[float, float, float]:
+    """Fit y = c + a * x^(-alpha) with 0 <= c < min(y); returns (c, a, alpha).
+
+    This is Hoffmann et al.'s law at a fixed data size, L(N) - E = B / D^beta + A / N^alpha: the
+    power law in N sits on a floor c that more parameters cannot remove. For each c on a grid from
+    0 to just below min(y), (a, alpha) come from :func:`fit_power_law` on y - c; the c whose curve is
+    closest to y on log axes (least squares in log y) wins.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
+        raise ValueError(f"x and y must be 1-D of the same length >= 3 (three parameters), got {x.shape} and {y.shape}")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("every x and y must be > 0")
+    best = None
+    for c in y.min() * (1.0 - np.geomspace(1.0, 1e-6, grid)):      # 0 ... just below min(y)
+        a, alpha = fit_power_law(x, y - c)
+        error = float(((np.log(y) - np.log(c + a * x ** -alpha)) ** 2).sum())
+        if best is None or error < best[0]:
+            best = (error, float(c), a, alpha)
+    return best[1], best[2], best[3]

@@ -100,7 +100,9 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
 
     objective = make_objective(cfg)
     if isinstance(objective, RectifiedFlow):
-        x = noise if z_start is None else objective.interpolate(z_start, noise, torch.full((n,), start, device=device))
+        x = noise
+        if z_start is not None:                                                 # SDEdit: part-noised source
+            x = objective.interpolate(z_start, noise, torch.full((n,), start, device=device))
         z = objective.sample(predict, x, steps, start=start)
     elif isinstance(objective, DDPM):
         if z_start is not None:

@@ -27,6 +27,7 @@ from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamle
                                         video_to_video)
 from tinysora.sora.train import (SORA_CONFIG, build_latent_pool, train_dit, train_video_autoencoder)
 from tinysora.video.autoencoder import psnr
+from tinysora.video import metrics
 from tinysora.video.metrics import analyse_clips, score_clips
 
 METRICS = ("colour_acc", "shape_acc", "direction_acc", "persistence", "smoothness", "consistency", "all_acc")
@@ -77,13 +78,16 @@ def check_capabilities(sora: TinySora, n: int = 24, seed: int = 0) -> dict[str, 
     rows["image-to-video"] = scored(video, prompts, kept_exact=float(torch.equal(video[:, 0], clips.video[:, 0])))
 
     video = extend(sora, clips.video, captions, new_frames=4, context=2, seed=seed)
-    rows["extend forward (+4)"] = scored(video, prompts, kept_exact=float(torch.equal(video[:, :cfg.frames], clips.video)))
+    kept = float(torch.equal(video[:, :cfg.frames], clips.video))
+    rows["extend forward (+4)"] = scored(video, prompts, kept_exact=kept)
     video = extend(sora, clips.video, captions, new_frames=4, context=2, backward=True, seed=seed)
-    rows["extend backward (+4)"] = scored(video, prompts, kept_exact=float(torch.equal(video[:, 4:], clips.video)))
+    kept = float(torch.equal(video[:, 4:], clips.video))
+    rows["extend backward (+4)"] = scored(video, prompts, kept_exact=kept)
 
     loop = seamless_loop(sora, clips.video[:, 0], captions, seed=seed)
     twice = torch.cat([loop, loop], dim=1)                       # played twice: the seam is inside
-    rows["seamless loop (played twice)"] = scored(twice, prompts, kept_exact=float(torch.equal(loop[:, 0], clips.video[:, 0])))
+    kept = float(torch.equal(loop[:, 0], clips.video[:, 0]))
+    rows["seamless loop (played twice)"] = scored(twice, prompts, kept_exact=kept)
 
     recoloured = [(COLOURS[(COLOURS.index(c) + 1) % len(COLOURS)], s, d) for c, s, d in prompts]
     video = video_to_video(sora, clips.video, [caption_en(*p) for p in recoloured], seed=seed)
@@ -188,6 +192,7 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
     columns = {"generated (held-out prompts)": score_clips(video, prompts),
                "AE reconstruction": score_clips(recon, prompts),
                "ground truth": score_clips(truth.video, prompts)}
+    deviation = analyse_clips(video).max_deviation.float().cpu()       # px off a bouncing path
     cap_rows = check_capabilities(sora, n=min(24, cfg.eval_clips), seed=cfg.seed) if capabilities else {}
 
     captions = [caption_en(*p) for p in TEST_COMBOS]
@@ -202,7 +207,10 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
                  sampling_seconds_per_clip_batched=round(sample_time, 4),
                  sampling_seconds_one_clip_alone=round(single_time, 4), sample_steps=cfg.sample_steps,
                  cfg_scale=cfg.cfg_scale, peak_memory_mb=round(peak_memory_mb(), 1),
-                 final_loss=round(float(np.mean(state.losses[-100:])), 4))
+                 final_loss=round(float(np.mean(state.losses[-100:])), 4),
+                 smooth_tolerance_px=getattr(metrics, "SMOOTH_TOLERANCE", "see metrics"),
+                 max_deviation_px_median=round(deviation.median().item(), 2),
+                 max_deviation_px_p90=round(deviation.quantile(0.9).item(), 2))
     passed = {m: columns["generated (held-out prompts)"][m] >= b for m, b in BAR.items()}
     text = "\n\n".join([
         f"# tiny Sora report ({scale} scale)",

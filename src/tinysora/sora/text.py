@@ -52,7 +52,7 @@ class CaptionTokenizer:
         return len(self.vocab)
 
     def split(self, caption: str) -> list[str]:
-        """The words of one caption: ``"红色的圆向左移动"`` -> ``["红色", "的", "圆", "向", "左", "移动"]``."""
+        """The words of one caption: ``"红色的圆向左移动"`` -> ``红色 的 圆 向 左 移动``."""
         caption = caption.strip()
         if caption.isascii():
             return caption.lower().split()

@@ -35,11 +35,14 @@ from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
 
 # Every size, per scale. ``buckets``: (frames, height, width, share of the training steps).
+# cpu: measured on 2 shared cores, about 7 minutes of training at low load (see tinysora.sora).
+# gpu: a sensible guess (wider, deeper, bigger batches and more steps), NOT measured: no GPU was
+# available when it was written.
 SORA_CONFIG = Scaled(
     smoke=dict(
         seed=0, frames=4, height=16, width=16,
         buckets=((4, 16, 16, 0.8), (4, 16, 24, 0.1), (4, 24, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=16, ae_steps=30, ae_batch=32, ae_lr=3e-3,
+        ae_channels=4, ae_down=4, ae_width=16, ae_steps=30, ae_batch=32, ae_lr=3e-3, ae_noise=0.1,
         dim=32, depth=2, heads=2, patch=(1, 2, 2), factorised=False, cross_attention=True,
         objective="flow", steps=30, batch=16, lr=1e-3, warmup=5, ema=0.9, mask_prob=0.25,
         pool=64, sample_steps=4, cfg_scale=2.0, eval_clips=16, checkpoint_every=10,
@@ -47,15 +50,15 @@ SORA_CONFIG = Scaled(
     cpu=dict(
         seed=0, frames=8, height=16, width=16,
         buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=64, ae_steps=1000, ae_batch=64, ae_lr=3e-3,
-        dim=128, depth=4, heads=4, patch=(1, 2, 2), factorised=False, cross_attention=True,
-        objective="flow", steps=1500, batch=64, lr=1e-3, warmup=100, ema=0.998, mask_prob=0.25,
+        ae_channels=4, ae_down=4, ae_width=64, ae_steps=1200, ae_batch=64, ae_lr=3e-3, ae_noise=0.1,
+        dim=96, depth=4, heads=4, patch=(1, 2, 2), factorised=False, cross_attention=True,
+        objective="flow", steps=4000, batch=32, lr=1e-3, warmup=100, ema=0.999, mask_prob=0.25,
         pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
     ),
     gpu=dict(
         seed=0, frames=8, height=16, width=16,
         buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3,
+        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3, ae_noise=0.1,
         dim=256, depth=8, heads=8, patch=(1, 2, 2), factorised=False, cross_attention=True,
         objective="flow", steps=20000, batch=256, lr=5e-4, warmup=500, ema=0.9995, mask_prob=0.25,
         pool=32768, sample_steps=20, cfg_scale=2.0, eval_clips=256, checkpoint_every=2000,
@@ -103,7 +106,7 @@ def train_video_autoencoder(cfg: SimpleNamespace, device: str | torch.device = "
         return make_clips(cfg.ae_batch // frames, frames=frames, height=cfg.height, width=cfg.width,
                           split="train", seed=10_000_000 + cfg.seed * 100_000 + step, device=device).video
 
-    losses = train_autoencoder(ae, batches, cfg.ae_steps, lr=cfg.ae_lr, seed=cfg.seed)
+    losses = train_autoencoder(ae, batches, cfg.ae_steps, lr=cfg.ae_lr, latent_noise=cfg.ae_noise, seed=cfg.seed)
     ae.fit_scale(make_clips(256, frames=cfg.frames, height=cfg.height, width=cfg.width,
                             split="train", seed=cfg.seed + 1, device=device).video)
     return ae, losses

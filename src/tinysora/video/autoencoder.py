@@ -9,12 +9,12 @@ budget. Here a clip (B, T, 3, H, W) becomes a latent (B, T / s_t, C, H / s, W / 
 * time (optional, ``temporal_down = s_t > 1``): ``s_t`` consecutive frames' latents are stacked
   on the channels and mixed by a 1x1 conv ("space-to-depth" in time).
 
-The shapes world is simple, so a deterministic autoencoder suffices. Two cheap regularisers keep
-its latent space friendly to diffusion: the encoder ends in ``tanh``, so latents live in [-1, 1]
-and cannot grow without bound, and Gaussian noise (std ``latent_noise``) is added to the latent
-before decoding during training, so a slightly wrong latent -- which is what a diffusion model
-produces -- still decodes to a clean shape. (A latent-norm penalty with noise of a fixed size is
-the same idea, but the two fight each other: bounding the latent is simpler and trained faster.)
+The shapes world is simple, so a deterministic autoencoder suffices. One cheap regulariser keeps
+its latent space friendly to diffusion: Gaussian noise of a fixed fraction of the latent's
+standard deviation is added to the latent before decoding during training, so a slightly wrong
+latent -- which is what a diffusion model produces -- still decodes to a clean shape. (Noise of a
+fixed absolute size does nothing: the encoder just scales its latents up. Bounding the latent
+with ``tanh`` instead saturated it and the autoencoder collapsed to black frames.)
 After training, :meth:`VideoAutoencoder.fit_scale` stores the latents' mean and standard
 deviation so that :meth:`encode` returns roughly unit-variance latents (SD's ``0.18215`` factor,
 measured instead of hard-coded).
@@ -136,14 +136,19 @@ class VideoAutoencoder(nn.Module):
 def autoencoder_loss(ae: VideoAutoencoder, video: torch.Tensor, latent_noise: float = 0.1,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Reconstruction error (binary cross-entropy: the shapes world's pixels are 0 or 1) of a clip
-    decoded from its latent plus Gaussian noise of std ``latent_noise``."""
+    decoded from its latent plus Gaussian noise of ``latent_noise`` times the latent's std.
+
+    The noise is relative, so the encoder cannot escape it by making its latents larger: the
+    decoder has to learn to draw a clean shape from a slightly wrong latent."""
     z = ae.encode_raw(video)
-    noisy = z + latent_noise * torch.randn(z.shape, generator=generator).to(z)
+    scale = latent_noise * z.detach().std()
+    noisy = z + scale * torch.randn(z.shape, generator=generator).to(z)
     return F.binary_cross_entropy_with_logits(ae.decode_raw(noisy), video)
 
 
 def train_autoencoder(ae: VideoAutoencoder, batches: Callable[[int], torch.Tensor], steps: int,
-                      lr: float = 2e-3, latent_noise: float = 0.1, seed: int = 0, desc: str = "autoencoder") -> list[float]:
+                      lr: float = 2e-3, latent_noise: float = 0.1, seed: int = 0,
+                      desc: str = "autoencoder") -> list[float]:
     """Train ``ae`` for ``steps`` steps on ``batches(step) -> clips`` with AdamW and cosine decay.
 
     Returns the loss of every step. The data function takes the step number, so the same step

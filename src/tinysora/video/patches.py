@@ -86,7 +86,8 @@ def sincos_pos_embed_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).float()
 
 
-def sincos_pos_embed_3d(dim: int, grid: tuple[int, int, int], dims: tuple[int, int, int] | None = None) -> torch.Tensor:
+def sincos_pos_embed_3d(dim: int, grid: tuple[int, int, int],
+                        dims: tuple[int, int, int] | None = None) -> torch.Tensor:
     """Fixed positions of a (T, H, W) token grid, (T*H*W, dim) in time-major order.
 
     The channels are split between time, rows and columns (``dims``; default: a quarter to
