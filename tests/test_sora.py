@@ -12,6 +12,7 @@ from tinysora.diffusion import RectifiedFlow
 from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamless_loop, text_to_video,
                                         video_to_video)
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
+from tinysora.sora.report import run, seam_is_smooth
 from tinysora.sora.text import CaptionTokenizer
 from tinysora.sora.train import (SORA_CONFIG, build_latent_pool, frame_mask, masked_diffusion_loss,
                                  train_dit, train_video_autoencoder)
@@ -189,7 +190,40 @@ def test_capabilities_keep_their_given_frames_exactly(smoke):
 
 
 def test_bad_sizes_are_rejected(smoke):
-    with pytest.raises(ValueError, match="frame height 18 is not divisible"):
+    with pytest.raises(ValueError, match="frame height 18 must be a multiple of 8"):
         text_to_video(smoke.sora, ["a red circle moves left"], height=18)
+    with pytest.raises(ValueError, match="frame width 20 must be a multiple of 8"):   # 20 = 4 * 5 latents
+        text_to_video(smoke.sora, ["a red circle moves left"], width=20)
     with pytest.raises(ValueError, match="strength"):
         video_to_video(smoke.sora, torch.zeros(1, 4, 3, 16, 16), ["a red circle moves left"], strength=1.5)
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "gpu"])
+def test_every_bucket_fits_the_patch_grid(scale):
+    cfg = SORA_CONFIG.pick(scale)
+    p_t, p_h, p_w = cfg.patch
+    for frames, height, width, _ in cfg.buckets:
+        assert frames % p_t == 0
+        assert height % (cfg.ae_down * p_h) == 0 and width % (cfg.ae_down * p_w) == 0
+    assert abs(sum(share for *_, share in cfg.buckets) - 1) < 1e-9
+
+
+def test_seam_of_a_loop():
+    clips = make_clips(32, frames=8, height=16, width=16, seed=3)
+    ping_pong = torch.cat([clips.video, clips.video.flip(1)[:, 1:-1]], dim=1)   # 0..7..1, back to 0
+    assert seam_is_smooth(ping_pong).all()
+    positions = clips.positions                                                  # (N, T, 2) px
+    seam = (positions[:, 0] - positions[:, -1]).norm(dim=-1)
+    longest = (positions[:, 1:] - positions[:, :-1]).norm(dim=-1).amax(dim=1)
+    jumps = seam > longest + 2                                                   # clearly not a loop
+    assert jumps.sum() >= 8
+    assert not seam_is_smooth(clips.video[jumps]).any()
+
+
+def test_report_at_smoke_scale_writes_everything(tmp_path):
+    result = run("smoke", str(tmp_path), threads=1)
+    for name in ("report.md", "metrics.json", "samples.png", "samples.gif", "checkpoint.pt"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert result["metrics"]["ground truth"]["all_acc"] == 1.0
+    assert result["facts"]["dit_steps"] == SORA_CONFIG.pick("smoke").steps
+    assert {"image-to-video", "seamless loop"} <= set(result["capabilities"])

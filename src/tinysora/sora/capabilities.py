@@ -83,9 +83,13 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
     device = sora.autoencoder.latent_mean.device
     ids = model.tokenizer.encode(_prompts(prompts)).to(device)
     n, down, c = len(ids), sora.autoencoder.spatial_down, cfg.ae_channels
-    for size, name in ((height, "height"), (width, "width")):
-        if size % down != 0:
-            raise ValueError(f"frame {name} {size} is not divisible by the autoencoder's compression {down}")
+    _, patch_h, patch_w = cfg.patch
+    for size, name, patch in ((height, "height", patch_h), (width, "width", patch_w)):
+        if size % (down * patch) != 0:
+            raise ValueError(f"frame {name} {size} must be a multiple of {down * patch}: the autoencoder "
+                             f"compresses by {down} and the DiT's patches are {patch} latent pixels")
+    if frames % cfg.patch[0] != 0:
+        raise ValueError(f"frames {frames} must be a multiple of the DiT's tubelet length {cfg.patch[0]}")
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, frames, c, height // down, width // down, generator=generator).to(device)
     keep = None if keep is None else keep.to(device)
@@ -125,7 +129,7 @@ def _check_clip(video: torch.Tensor, name: str = "video") -> None:
 def text_to_video(sora: TinySora, prompts: Sequence, *, frames: int | None = None,
                   height: int | None = None, width: int | None = None, seed: int = 0,
                   **sampling) -> torch.Tensor:
-    """Clips (N, T, 3, H, W) for N captions; any size divisible by the compression, any length."""
+    """Clips (N, T, 3, H, W) for N captions; any length, any H and W divisible by ae_down * patch."""
     cfg = sora.config
     frames, height, width = frames or cfg.frames, height or cfg.height, width or cfg.width
     z = sample_latents(sora, prompts, frames, height, width, seed=seed, **sampling)

@@ -35,7 +35,7 @@ from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
 
 # Every size, per scale. ``buckets``: (frames, height, width, share of the training steps).
-# cpu: measured on 2 shared cores, about 7 minutes of training at low load (see tinysora.sora).
+# cpu: chosen by the measurements in tinysora.sora's docstring to fit 10 minutes on 2 cores.
 # gpu: a sensible guess (wider, deeper, bigger batches and more steps), NOT measured: no GPU was
 # available when it was written.
 SORA_CONFIG = Scaled(
@@ -49,16 +49,16 @@ SORA_CONFIG = Scaled(
     ),
     cpu=dict(
         seed=0, frames=8, height=16, width=16,
-        buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=64, ae_steps=1200, ae_batch=64, ae_lr=3e-3, ae_noise=0.1,
-        dim=96, depth=4, heads=4, patch=(1, 2, 2), factorised=False, cross_attention=True,
-        objective="flow", steps=4000, batch=32, lr=1e-3, warmup=100, ema=0.999, mask_prob=0.25,
+        buckets=((8, 16, 16, 0.7), (8, 16, 32, 0.1), (8, 32, 16, 0.1), (12, 16, 16, 0.1)),
+        ae_channels=4, ae_down=4, ae_width=64, ae_steps=2500, ae_batch=64, ae_lr=3e-3, ae_noise=0.2,
+        dim=96, depth=4, heads=4, patch=(1, 4, 4), factorised=False, cross_attention=True,
+        objective="flow", steps=4200, batch=32, lr=1e-3, warmup=100, ema=0.999, mask_prob=0.25,
         pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
     ),
     gpu=dict(
         seed=0, frames=8, height=16, width=16,
         buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3, ae_noise=0.1,
+        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3, ae_noise=0.2,
         dim=256, depth=8, heads=8, patch=(1, 2, 2), factorised=False, cross_attention=True,
         objective="flow", steps=20000, batch=256, lr=5e-4, warmup=500, ema=0.9995, mask_prob=0.25,
         pool=32768, sample_steps=20, cfg_scale=2.0, eval_clips=256, checkpoint_every=2000,
