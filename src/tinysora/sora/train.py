@@ -52,7 +52,7 @@ SORA_CONFIG = Scaled(
         buckets=((8, 16, 16, 0.7), (8, 16, 32, 0.1), (8, 32, 16, 0.1), (12, 16, 16, 0.1)),
         ae_channels=4, ae_down=4, ae_width=64, ae_steps=2500, ae_batch=64, ae_lr=3e-3, ae_noise=0.2,
         dim=96, depth=4, heads=4, patch=(1, 4, 4), factorised=False, cross_attention=True,
-        objective="flow", steps=4200, batch=32, lr=1e-3, warmup=100, ema=0.999, mask_prob=0.25,
+        objective="flow", steps=4200, batch=32, lr=2e-3, warmup=100, ema=0.999, mask_prob=0.25,
         pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
     ),
     gpu=dict(
