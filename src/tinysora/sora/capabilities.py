@@ -83,13 +83,13 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
     device = sora.autoencoder.latent_mean.device
     ids = model.tokenizer.encode(_prompts(prompts)).to(device)
     n, down, c = len(ids), sora.autoencoder.spatial_down, cfg.ae_channels
-    _, patch_h, patch_w = cfg.patch
+    patch_t, patch_h, patch_w = cfg.patch
     for size, name, patch in ((height, "height", patch_h), (width, "width", patch_w)):
         if size % (down * patch) != 0:
             raise ValueError(f"frame {name} {size} must be a multiple of {down * patch}: the autoencoder "
                              f"compresses by {down} and the DiT's patches are {patch} latent pixels")
-    if frames % cfg.patch[0] != 0:
-        raise ValueError(f"frames {frames} must be a multiple of the DiT's tubelet length {cfg.patch[0]}")
+    if frames % patch_t != 0:
+        raise ValueError(f"frames {frames} must be a multiple of the DiT's tubelet length {patch_t}")
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, frames, c, height // down, width // down, generator=generator).to(device)
     keep = None if keep is None else keep.to(device)

@@ -76,7 +76,7 @@ def check_capabilities(sora: TinySora, n: int = 24, seed: int = 0) -> dict[str, 
         return {**{k: s[k] for k in METRICS[:5]}, **extra}
 
     step = cfg.ae_down * cfg.patch[1]                        # the smallest size change one model allows
-    wider = step * -(-cfg.width // (2 * step))                 # about half as wide again
+    wider = step * -(-cfg.width // (2 * step))                 # at least half as wide again, in steps
     for name, (frames, height, width) in {
         "square": (cfg.frames, cfg.height, cfg.width),
         "wide": (cfg.frames, cfg.height, cfg.width + wider),
