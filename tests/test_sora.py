@@ -225,5 +225,6 @@ def test_report_at_smoke_scale_writes_everything(tmp_path):
     for name in ("report.md", "metrics.json", "samples.png", "samples.gif", "checkpoint.pt"):
         assert (tmp_path / name).stat().st_size > 0
     assert result["metrics"]["ground truth"]["all_acc"] == 1.0
+    assert set(result["metrics"]["generated, decoded without refine"]) == set(result["metrics"]["ground truth"])
     assert result["facts"]["dit_steps"] == SORA_CONFIG.pick("smoke").steps
     assert {"image-to-video", "seamless loop"} <= set(result["capabilities"])

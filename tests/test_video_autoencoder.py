@@ -53,3 +53,36 @@ def test_training_lowers_the_reconstruction_loss():
     before = autoencoder_loss(ae, video, 0.0).item()
     losses = train_autoencoder(ae, lambda step: video, steps=60, lr=3e-3)
     assert len(losses) == 60 and autoencoder_loss(ae, video, 0.0).item() < 0.7 * before
+
+
+def _decoded_entropy(ae: VideoAutoencoder, z: torch.Tensor) -> float:
+    p = ae.decode(z).clamp(1e-6, 1 - 1e-6)
+    return -(p * p.log() + (1 - p) * (1 - p).log()).mean().item()
+
+
+def test_refine_makes_the_decoding_confident_and_leaves_the_decoder_alone():
+    torch.manual_seed(0)
+    ae = VideoAutoencoder(width=16)
+    video = make_clips(8, frames=2, height=8, width=8, seed=0).video
+    train_autoencoder(ae, lambda step: video, steps=60, lr=3e-3)
+    ae.fit_scale(video)
+    z = ae.encode(video).detach()
+    midway = 0.5 * (z + z.roll(1, dims=0))                  # between two clips' latents: unsure pixels
+    weights = [p.detach().clone() for p in ae.parameters()]
+    with torch.no_grad():                                    # refine works inside no_grad (sampling)
+        refined = ae.refine(midway, steps=20, lr=0.05, anchor=0.0)
+    assert refined.shape == midway.shape and not refined.requires_grad
+    assert _decoded_entropy(ae, refined) < 0.8 * _decoded_entropy(ae, midway)
+    assert all(torch.equal(a, b) for a, b in zip(weights, ae.parameters()))
+    pinned = ae.refine(midway, steps=20, lr=0.05, anchor=1e4)   # the anchor holds it near the start
+    assert (pinned - midway).abs().max() < (refined - midway).abs().max()
+
+
+def test_refine_with_no_steps_is_the_identity_and_bad_arguments_raise():
+    ae = VideoAutoencoder(width=8)
+    z = torch.randn(1, 2, 4, 2, 2)
+    assert ae.refine(z, steps=0) is z
+    with pytest.raises(ValueError, match="steps must be a non-negative int"):
+        ae.refine(z, steps=-1)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        ae.refine(z, steps=2, lr=0.0)

@@ -16,6 +16,10 @@ video-to-video (SDEdit)       none, but sampling starts from the source clip noi
                               t = strength instead of from pure noise, with the new caption
 ============================  ===============================================================
 
+Every capability decodes the same way: the sampled latents first take ``refine_steps`` gradient
+steps towards a decoding whose pixels are confidently 0 or 1 (:meth:`VideoAutoencoder.refine`),
+then the decoder draws them.
+
 Wide, tall and square clips and different lengths need nothing special: a clip is a sequence of
 spacetime patches of any length, with sin-cos positions computed for its grid.
 
@@ -118,7 +122,10 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
 
 
 def _decode(sora: TinySora, z: torch.Tensor) -> torch.Tensor:
-    return sora.autoencoder.decode(z).clamp(0, 1)
+    """Latents -> clips, after the config's ``refine_steps`` of :meth:`VideoAutoencoder.refine`."""
+    cfg, ae = sora.config, sora.autoencoder
+    z = ae.refine(z, cfg.refine_steps, cfg.refine_lr, cfg.refine_anchor)
+    return ae.decode(z).clamp(0, 1)
 
 
 def _check_clip(video: torch.Tensor, name: str = "video") -> None:

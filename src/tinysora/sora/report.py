@@ -3,7 +3,8 @@
 :func:`run` is what ``python -m tinysora.sora train --scale cpu --out DIR`` calls. It writes to DIR:
 
 * ``report.md`` -- the metric table on clips generated for HELD-OUT prompts (the 12
-  ``TEST_COMBOS``, attribute combinations never seen in training), next to the autoencoder's
+  ``TEST_COMBOS``, attribute combinations never seen in training), next to the same latents
+  decoded without :meth:`~tinysora.video.autoencoder.VideoAutoencoder.refine`, the autoencoder's
   reconstructions (the ceiling of a latent model) and the ground truth; times, memory; and the
   capability table;
 * ``metrics.json`` -- the same numbers;
@@ -17,6 +18,7 @@ import json
 import os
 import resource
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -203,7 +205,11 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
                        split="test", seed=cfg.seed + 2, combos=prompts, device=device)
     with torch.no_grad():
         recon = ae(truth.video)
+    # The same latents decoded without refine (the ablation of VideoAutoencoder.refine).
+    unrefined = TinySora(ae, sora.dit, SimpleNamespace(**{**vars(cfg), "refine_steps": 0}))
     columns = {"generated (held-out prompts)": score_clips(video, prompts),
+               "generated, decoded without refine": score_clips(
+                   text_to_video(unrefined, prompts, seed=cfg.seed + 1), prompts),
                "AE reconstruction": score_clips(recon, prompts),
                "ground truth": score_clips(truth.video, prompts)}
     deviation = analyse_clips(video).max_deviation.float().cpu()       # px off a bouncing path

@@ -46,6 +46,7 @@ SORA_CONFIG = Scaled(
         dim=32, depth=2, heads=2, patch=(1, 2, 2), factorised=False, cross_attention=True,
         objective="flow", steps=30, batch=16, lr=1e-3, warmup=5, ema=0.9, mask_prob=0.25,
         pool=64, sample_steps=4, cfg_scale=2.0, eval_clips=16, checkpoint_every=10,
+        refine_steps=5, refine_lr=0.05, refine_anchor=1.0,
     ),
     cpu=dict(
         seed=0, frames=8, height=16, width=16,
@@ -54,6 +55,7 @@ SORA_CONFIG = Scaled(
         dim=96, depth=4, heads=4, patch=(1, 4, 4), factorised=False, cross_attention=True,
         objective="flow", steps=4200, batch=32, lr=2e-3, warmup=100, ema=0.999, mask_prob=0.25,
         pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
+        refine_steps=20, refine_lr=0.05, refine_anchor=1.0,
     ),
     gpu=dict(
         seed=0, frames=8, height=16, width=16,
@@ -62,6 +64,7 @@ SORA_CONFIG = Scaled(
         dim=256, depth=8, heads=8, patch=(1, 2, 2), factorised=False, cross_attention=True,
         objective="flow", steps=20000, batch=256, lr=5e-4, warmup=500, ema=0.9995, mask_prob=0.25,
         pool=32768, sample_steps=20, cfg_scale=2.0, eval_clips=256, checkpoint_every=2000,
+        refine_steps=20, refine_lr=0.05, refine_anchor=1.0,
     ),
 )
 
