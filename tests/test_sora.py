@@ -179,14 +179,22 @@ def test_capabilities_keep_their_given_frames_exactly(smoke):
     captions = clips.captions_en
     video = image_to_video(smoke.sora, clips.video[:, 0], captions)
     assert video.shape == clips.video.shape and torch.equal(video[:, 0], clips.video[:, 0])
-    forward = extend(smoke.sora, clips.video, captions, new_frames=3, context=2)
+    forward = extend(smoke.sora, clips.video, captions, new_frames=3, step=2)    # 2 frames, then 1
     assert forward.shape[1] == 7 and torch.equal(forward[:, :4], clips.video)
-    backward = extend(smoke.sora, clips.video, captions, new_frames=3, context=2, backward=True)
+    backward = extend(smoke.sora, clips.video, captions, new_frames=3, backward=True)
     assert backward.shape[1] == 7 and torch.equal(backward[:, 3:], clips.video)
     loop = seamless_loop(smoke.sora, clips.video[:, 0], captions, frames=4)
     assert loop.shape[1] == 4 and torch.equal(loop[:, 0], clips.video[:, 0])
     edited = video_to_video(smoke.sora, clips.video, clips.captions_zh, strength=0.5)
     assert edited.shape == clips.video.shape and torch.isfinite(edited).all()
+
+
+def test_extend_rejects_steps_the_window_cannot_hold(smoke):
+    clips = make_clips(1, frames=4, split="test", seed=5)
+    with pytest.raises(ValueError, match=r"step must be in \[1, 3\] \(the model's clips are 4 frames\)"):
+        extend(smoke.sora, clips.video, clips.captions_en, step=4)
+    with pytest.raises(ValueError, match="new_frames must be a positive int"):
+        extend(smoke.sora, clips.video, clips.captions_en, new_frames=0)
 
 
 def test_bad_sizes_are_rejected(smoke):

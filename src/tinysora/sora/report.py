@@ -92,10 +92,10 @@ def check_capabilities(sora: TinySora, n: int = 24, seed: int = 0) -> dict[str, 
     video = image_to_video(sora, clips.video[:, 0], captions, seed=seed)
     rows["image-to-video"] = scored(video, prompts, kept_exact=float(torch.equal(video[:, 0], clips.video[:, 0])))
 
-    video = extend(sora, clips.video, captions, new_frames=4, context=2, seed=seed)
+    video = extend(sora, clips.video, captions, new_frames=4, seed=seed)
     kept = float(torch.equal(video[:, :cfg.frames], clips.video))
     rows["extend forward (+4)"] = scored(video, prompts, kept_exact=kept)
-    video = extend(sora, clips.video, captions, new_frames=4, context=2, backward=True, seed=seed)
+    video = extend(sora, clips.video, captions, new_frames=4, backward=True, seed=seed)
     kept = float(torch.equal(video[:, 4:], clips.video))
     rows["extend backward (+4)"] = scored(video, prompts, kept_exact=kept)
 
