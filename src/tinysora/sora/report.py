@@ -97,7 +97,12 @@ def check_capabilities(sora: TinySora, n: int = 24, seed: int = 0) -> dict[str, 
     rows["extend forward (+4)"] = scored(video, prompts, kept_exact=kept)
     video = extend(sora, clips.video, captions, new_frames=4, backward=True, seed=seed)
     kept = float(torch.equal(video[:, 4:], clips.video))
-    rows["extend backward (+4)"] = scored(video, prompts, kept_exact=kept)
+    row = scored(video, prompts, kept_exact=kept)
+    # A clip's start leaves two free steps ahead of it, not behind, so its true past often bounces
+    # off the wall behind and begins in the other direction: the true past of these clips scores
+    # direction_acc 0.33 against their captions, so direction is no measure of a backward extension.
+    del row["direction_acc"]
+    rows["extend backward (+4)"] = row
 
     loop = seamless_loop(sora, clips.video[:, 0], captions, seed=seed)
     kept = float(torch.equal(loop[:, 0], clips.video[:, 0]))
