@@ -92,8 +92,9 @@ The cpu config meets the bar in about 510 s of training (autoencoder included): 
 shape 0.98, direction 1.00, persistence 1.00, smoothness 0.91 (``report.md`` gives the same
 table without refine). Extension samples one training-length window per new frame
 (:func:`~tinysora.sora.capabilities.extend`; smoothness over the 12 frames 0.17 -> 0.67-0.71). Still
-weak: wide and tall clips (16x32, 32x16: persistence 0.42 / 0.29) and 12-frame clips (smoothness
-0.46). Giving the wide and tall buckets 35% of the steps instead of 20% raised tall persistence
+weak: wide and tall clips (16x32, 32x16: persistence 0.42 / 0.29; the object is often drawn twice,
+once in each frame token, or vanishes for some frames; guidance 1.5-3 and 32 sampling steps do not
+change that) and 12-frame clips (smoothness 0.46). Giving the wide and tall buckets 35% of the steps instead of 20% raised tall persistence
 to 0.54 but cost the square clips their smoothness (0.91 -> 0.77), so the shares stayed.
 """
 
