@@ -86,16 +86,17 @@ Shape was the last metric to fall, and the fix is in the decoding, not the DiT.
   nearest rendering the decoder is sure of: on the same latents, shape 0.82 -> 0.98 with
   smoothness unchanged (0.91), no circle turned into a square, and true latents decode the same
   as before (shape 0.996 both). It costs 20 small decoder passes: one clip alone now samples in
-  about 0.5 s instead of 0.2 s.
+  0.3-0.5 s instead of 0.2 s.
 
-The cpu config meets the bar in about 510 s of training (autoencoder included): colour 1.00,
-shape 0.98, direction 1.00, persistence 1.00, smoothness 0.91 (``report.md`` gives the same
-table without refine). Extension samples one training-length window per new frame
-(:func:`~tinysora.sora.capabilities.extend`; smoothness over the 12 frames 0.17 -> 0.67-0.71). Still
-weak: wide and tall clips (16x32, 32x16: persistence 0.42 / 0.29; the object is often drawn twice,
-once in each frame token, or vanishes for some frames; guidance 1.5-3 and 32 sampling steps do not
-change that) and 12-frame clips (smoothness 0.46). Giving the wide and tall buckets 35% of the steps instead of 20% raised tall persistence
-to 0.54 but cost the square clips their smoothness (0.91 -> 0.77), so the shares stayed.
+The cpu config meets the bar in about 510 s of training (autoencoder included): colour 1.00, shape
+0.98, direction 1.00, persistence 1.00, smoothness 0.91 (``report.md`` gives the same table without
+refine). Extension samples one training-length window per new frame
+(:func:`~tinysora.sora.capabilities.extend`; smoothness over the 12 frames 0.17 -> 0.67-0.71).
+Still weak: wide and tall clips (16x32, 32x16: persistence 0.42 / 0.29; the object is often drawn
+twice, once in each of a frame's two tokens, or vanishes for some frames; guidance 1.5-3 and 32
+sampling steps do not change that) and 12-frame clips (smoothness 0.46). Giving the wide and tall
+buckets 35% of the steps instead of 20% raised tall persistence to 0.54 but cost the square clips
+their smoothness (0.91 -> 0.77), so the shares stayed.
 """
 
 from tinysora.sora.capabilities import (TinySora, extend, image_to_video, sample_latents, seamless_loop,
