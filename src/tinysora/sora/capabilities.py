@@ -190,14 +190,12 @@ def extend(sora: TinySora, video: torch.Tensor, prompts: Sequence, *, new_frames
     for round_ in range(-(-new_frames // step)):
         todo = min(step, new_frames - round_ * step)
         context = min(video.shape[1], frames - todo)
-        if backward:
+        if backward:                                 # window: todo new frames, then the clip's first
             given = {todo + i: video[:, i] for i in range(context)}
-            new = _with_given_frames(sora, prompts, given, context + todo, height, width, seed + round_, **sampling)
-            video = torch.cat([new[:, :todo], video], dim=1)
-        else:
+        else:                                        # window: the clip's last frames, then todo new
             given = {i: video[:, -context + i] for i in range(context)}
-            new = _with_given_frames(sora, prompts, given, context + todo, height, width, seed + round_, **sampling)
-            video = torch.cat([video, new[:, context:]], dim=1)
+        new = _with_given_frames(sora, prompts, given, context + todo, height, width, seed + round_, **sampling)
+        video = torch.cat([new[:, :todo], video] if backward else [video, new[:, context:]], dim=1)
     return video
 
 
