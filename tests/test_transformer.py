@@ -273,3 +273,12 @@ def test_exact_match_and_argument_errors():
         model(torch.tensor([[3, 40]]), torch.tensor([[1]]))
     with pytest.raises(ValueError, match="int64"):
         model(torch.tensor([[3.0]]), torch.tensor([[1]]))
+
+
+def test_sinusoidal_embedding_is_the_numpy_table_at_integer_positions():
+    from tinysora.transformer import sinusoidal_embedding
+    emb = sinusoidal_embedding(torch.arange(20), 16)
+    np.testing.assert_allclose(emb.numpy(), positional_encoding(20, 16), atol=1e-6)
+    assert sinusoidal_embedding(torch.rand(3, 5) * 1000, 8).shape == (3, 5, 8)
+    with pytest.raises(ValueError, match="even"):
+        sinusoidal_embedding(torch.arange(3), 7)

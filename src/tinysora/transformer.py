@@ -70,6 +70,23 @@ def positional_encoding(n_positions: int, d_model: int) -> np.ndarray:
     return pe
 
 
+def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """The one sinusoidal embedding of the package, for token positions and diffusion times alike.
+
+    positions: (...,) real values -> (..., dim) float32, in the layout of :func:`positional_encoding`:
+    channel pair (2i, 2i+1) holds sin and cos of ``position / max_period^(2i / dim)``.
+    """
+    _check_positive(dim=dim)
+    if dim % 2:
+        raise ValueError(f"embedding size must be even (sin/cos pairs), got {dim}")
+    if not torch.is_tensor(positions):
+        raise TypeError(f"positions must be a tensor, got {type(positions).__name__}")
+    two_i = torch.arange(0, dim, 2, dtype=torch.float64, device=positions.device)   # 0, 2, 4, ... = 2i
+    angle = positions.double()[..., None] / max_period ** (two_i / dim)              # (..., dim/2)
+    pairs = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1)                # (..., dim/2, 2)
+    return rearrange(pairs, "... half two -> ... (half two)").float()                # (..., dim)
+
+
 def seed_positional_encoding(n_positions: int, d_model: int) -> np.ndarray:
     """The seed's loop, literally: ``i`` steps over even columns AND appears as ``2*i`` in the exponent.
 
