@@ -282,3 +282,39 @@ def test_sinusoidal_embedding_is_the_numpy_table_at_integer_positions():
     assert sinusoidal_embedding(torch.rand(3, 5) * 1000, 8).shape == (3, 5, 8)
     with pytest.raises(ValueError, match="even"):
         sinusoidal_embedding(torch.arange(3), 7)
+
+
+def test_mha_options_default_off_keep_chapter_06_parameters():
+    keys = set(MultiHeadAttention(16, 4).state_dict())
+    assert keys == {f"{n}.{p}" for n in ("q_proj", "k_proj", "v_proj", "out_proj") for p in ("weight", "bias")}
+
+
+def test_mha_fused_qkv_and_sdpa_equal_the_separate_explicit_path():
+    torch.manual_seed(0)
+    plain = MultiHeadAttention(16, 4)
+    fused = MultiHeadAttention(16, 4, fused_qkv=True, sdpa=True)
+    with torch.no_grad():
+        fused.qkv.weight.copy_(torch.cat([plain.q_proj.weight, plain.k_proj.weight, plain.v_proj.weight]))
+        fused.qkv.bias.copy_(torch.cat([plain.q_proj.bias, plain.k_proj.bias, plain.v_proj.bias]))
+        fused.out_proj.load_state_dict(plain.out_proj.state_dict())
+    x, keep = torch.randn(2, 5, 16), causal_mask(5)
+    torch.testing.assert_close(fused(x, mask=keep), plain(x, mask=keep), rtol=1e-5, atol=1e-6)
+    fused.keep_weights = True                                   # the explicit path, weights kept
+    torch.testing.assert_close(fused(x), plain(x), rtol=1e-5, atol=1e-6)
+    assert fused.weights.shape == (2, 4, 5, 5)
+    with pytest.raises(ValueError, match="self-attention only"):
+        fused(x, torch.randn(2, 3, 16))
+
+
+def test_mha_qk_norm_normalises_each_heads_queries_and_keys():
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(16, 2, qk_norm=True, sdpa=True)
+    assert sum(p.numel() for p in attn.parameters()) == 4 * 16 * 16 + 4 * 16 + 2 * 8
+    x, ctx = torch.randn(2, 5, 16), torch.randn(2, 3, 16)
+    rms = lambda z: z / z.pow(2).mean(-1, keepdim=True).add(torch.finfo(z.dtype).eps).sqrt()
+    q = rms(attn.q_proj(x).reshape(2, 5, 2, 8).transpose(1, 2))
+    k = rms(attn.k_proj(ctx).reshape(2, 3, 2, 8).transpose(1, 2))
+    v = attn.v_proj(ctx).reshape(2, 3, 2, 8).transpose(1, 2)
+    out = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(8), -1) @ v
+    torch.testing.assert_close(attn(x, ctx), attn.out_proj(out.transpose(1, 2).reshape(2, 5, 16)),
+                               rtol=1e-5, atol=1e-6)

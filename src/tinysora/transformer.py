@@ -252,30 +252,56 @@ class MultiHeadAttention(nn.Module):
     cross-attention: queries from ``x``, keys and values from ``context`` (the encoder's output).
     Parameters: 4 * (D*D + D), i.e. O(D^2), whatever the sequence length.
     Set ``keep_weights = True`` to keep the last attention weights (B, H, T, S) in ``.weights``.
+
+    Three options, all off by default (chapter 06's module, unchanged); chapter 14's DiT uses them:
+
+    * ``qk_norm``: RMS-normalise each head's queries and keys before the dot product, which bounds
+      the attention logits (SD3, ViT-22B) -- a learned (d,) gain each, 2 * D / H parameters more;
+    * ``fused_qkv``: one (3D, D) projection ``qkv`` (q_proj, k_proj and v_proj stacked) for
+      self-attention: one matrix product instead of three. Such a module takes no ``context``;
+    * ``sdpa``: torch's ``F.scaled_dot_product_attention`` (fused kernels; the (T, S) weights are
+      never stored) instead of :func:`scaled_dot_product`. ``keep_weights`` still takes the
+      explicit path, so attention maps can be plotted.
     """
 
-    def __init__(self, d_model: int, n_heads: int):
+    def __init__(self, d_model: int, n_heads: int, *, qk_norm: bool = False, fused_qkv: bool = False,
+                 sdpa: bool = False):
         super().__init__()
         _check_positive(d_model=d_model, n_heads=n_heads)
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
-        self.n_heads = n_heads
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
+        self.n_heads, self.fused_qkv, self.sdpa = n_heads, fused_qkv, sdpa
+        if fused_qkv:
+            self.qkv = nn.Linear(d_model, 3 * d_model)
+        else:
+            self.q_proj = nn.Linear(d_model, d_model)
+            self.k_proj = nn.Linear(d_model, d_model)
+            self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
+        self.q_norm = nn.RMSNorm(d_model // n_heads) if qk_norm else nn.Identity()
+        self.k_norm = nn.RMSNorm(d_model // n_heads) if qk_norm else nn.Identity()
         self.keep_weights = False
         self.weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
-        q = rearrange(self.q_proj(x), "b t (h d) -> b h t d", h=self.n_heads)          # (B, H, T, d)
-        k = rearrange(self.k_proj(context), "b s (h d) -> b h s d", h=self.n_heads)    # (B, H, S, d)
-        v = rearrange(self.v_proj(context), "b s (h d) -> b h s d", h=self.n_heads)    # (B, H, S, d)
-        out, weights = scaled_dot_product(q, k, v, mask)                                # (B, H, T, d)
-        if self.keep_weights:
-            self.weights = weights.detach()
+        if self.fused_qkv:
+            if context is not None:
+                raise ValueError("this attention has a fused qkv projection (self-attention only); "
+                                 "build it with fused_qkv=False for cross-attention")
+            q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.n_heads)
+        else:
+            context = x if context is None else context
+            q = rearrange(self.q_proj(x), "b t (h d) -> b h t d", h=self.n_heads)          # (B, H, T, d)
+            k = rearrange(self.k_proj(context), "b s (h d) -> b h s d", h=self.n_heads)    # (B, H, S, d)
+            v = rearrange(self.v_proj(context), "b s (h d) -> b h s d", h=self.n_heads)    # (B, H, S, d)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if self.sdpa and not self.keep_weights:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)                   # (B, H, T, d)
+        else:
+            out, weights = scaled_dot_product(q, k, v, mask)                                # (B, H, T, d)
+            if self.keep_weights:
+                self.weights = weights.detach()
         return self.out_proj(rearrange(out, "b h t d -> b t (h d)"))                  # (B, T, D)
 
 
