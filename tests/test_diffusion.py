@@ -3,15 +3,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from diffusers import DDIMScheduler, DDPMScheduler
 
-from tinysora.diffusion import (DDPM, RectifiedFlow, cfg_combine, cosine_beta_schedule,
-                                linear_beta_schedule)
+from tinysora.diffusion import DDPM, RectifiedFlow, cfg_combine, cosine_beta_schedule, frame_times, linear_beta_schedule
 
 
 def gaussian_eps_model(ddpm: DDPM, mean: float, std: float):
     """The exact eps-prediction E[eps | x_t] for 1-D data x0 ~ N(mean, std^2)."""
     def model_fn(x, t):
-        abar = ddpm.alpha_bars[t].float()[:, None]
+        abar = ddpm.alpha_bars[t].to(x.dtype)[:, None]
         a, b = abar.sqrt(), (1 - abar).sqrt()
         return b * (x - a * mean) / (a**2 * std**2 + b**2)
     return model_fn
@@ -26,6 +26,13 @@ def gaussian_velocity_model(mean: float, std: float):
         return t / var * centred - (mean + (1 - t) * std**2 / var * centred)
     return model_fn
 
+
+def toy_eps_model(x, t):
+    """A model output that depends on x and t (for comparing samplers, not for sampling well)."""
+    return 0.3 * x + 1e-3 * t.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1))
+
+
+# --- schedules and the forward process ------------------------------------------------------------
 
 def test_linear_schedule_endpoints():
     betas = linear_beta_schedule(1000)
@@ -52,11 +59,75 @@ def test_forward_process_statistics_match_closed_form(t):
         x = (1 - beta).sqrt() * x + beta.sqrt() * torch.randn_like(x)
     # ... and in one go, and compare both with the closed form
     abar = float(np.prod(1 - linear_beta_schedule(1000).numpy()[: t + 1]))
-    one_go = ddpm.q_sample(x0, torch.full((20000,), t), torch.randn_like(x0))
+    one_go = ddpm.add_noise(x0, torch.full((20000,), t), torch.randn_like(x0))
     for sample in (x, one_go):
         assert sample.mean().item() == pytest.approx(math.sqrt(abar) * 0.7, abs=0.02)
         assert sample.var().item() == pytest.approx(1 - abar, abs=0.02 + 0.05 * (1 - abar))
 
+
+@pytest.mark.parametrize("objective", [DDPM(linear_beta_schedule(100)), RectifiedFlow()])
+def test_per_frame_times_noise_each_frame_at_its_own_time(objective):
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(2, 3, 4, 5, generator=g), torch.randn(2, 3, 4, 5, generator=g)
+    t = objective.sample_t(6, g).reshape(2, 3)                                    # (B, T)
+    x_t = objective.add_noise(x0, t, noise)
+    for f in range(3):
+        torch.testing.assert_close(x_t[:, f], objective.add_noise(x0[:, f], t[:, f], noise[:, f]))
+
+
+def test_frame_times_zero_the_kept_frames():
+    keep = torch.tensor([[True, False, False], [False, False, True]])
+    assert frame_times(torch.tensor([5, 7]), keep).tolist() == [[0, 5, 5], [7, 7, 0]]
+    assert frame_times(torch.tensor([0.5, 0.25]), None).tolist() == [0.5, 0.25]
+
+
+# --- the loss -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("objective", [DDPM(linear_beta_schedule(100)), RectifiedFlow()])
+def test_loss_with_kept_frames_ignores_them_and_shows_them_clean(objective):
+    z = torch.randn(4, 6, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    keep = torch.zeros(4, 6, dtype=torch.bool)
+    keep[:, :2] = True
+    seen = {}
+
+    def spy(x, t):
+        seen["x"], seen["t"] = x, t
+        return torch.zeros_like(x)
+
+    def wrong_on_given(x, t):
+        return torch.where(keep[:, :, None, None, None], 5.0, 0.0).expand_as(x)
+
+    losses = [objective.loss(m, z, torch.Generator().manual_seed(1), keep=keep) for m in (spy, wrong_on_given)]
+    assert losses[0] == losses[1]
+    assert torch.equal(seen["x"][:, :2], z[:, :2]) and (seen["t"][:, :2] == 0).all()
+    # the loss is the mean over the free frames only: recompute it from the same draws
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(z.shape, generator=g)
+    t = frame_times(objective.sample_t(4, g), keep)
+    target = objective.target(z, noise)[:, 2:]
+    assert torch.equal(seen["t"], t)
+    torch.testing.assert_close(losses[0], (target**2).mean())
+
+
+def test_rectified_flow_loss_is_the_conditional_variance_for_the_exact_model():
+    # With the exact E[v | x_t], the loss is E[Var(v | x_t)] > 0; a model off by c adds c^2.
+    rf = RectifiedFlow()
+    x0 = 1.0 + 0.5 * torch.randn(20000, 1, generator=torch.Generator().manual_seed(0))
+    exact = gaussian_velocity_model(1.0, 0.5)
+    base = rf.loss(exact, x0, torch.Generator().manual_seed(2)).item()
+    shifted = rf.loss(lambda x, t: exact(x, t) + 0.5, x0, torch.Generator().manual_seed(2)).item()
+    assert shifted - base == pytest.approx(0.25, abs=0.01)
+
+
+def test_ddpm_loss_of_the_exact_model_is_below_the_zero_model():
+    ddpm = DDPM(linear_beta_schedule(1000))
+    x0 = 1.5 + 0.5 * torch.randn(20000, 1, generator=torch.Generator().manual_seed(0))
+    exact = ddpm.loss(gaussian_eps_model(ddpm, 1.5, 0.5), x0, torch.Generator().manual_seed(1)).item()
+    zero = ddpm.loss(lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(1)).item()
+    assert zero == pytest.approx(1.0, abs=0.03) and exact < 0.5 * zero
+
+
+# --- samplers against diffusers and direct formulas ----------------------------------------------
 
 def direct_ddim(betas: np.ndarray, model_fn, noise: np.ndarray, steps: int) -> np.ndarray:
     """DDIM eta = 0 written out from the paper's eq. 12, in NumPy float64."""
@@ -75,30 +146,82 @@ def direct_ddim(betas: np.ndarray, model_fn, noise: np.ndarray, steps: int) -> n
 @pytest.mark.parametrize("steps", [1, 10, 50])
 def test_ddim_matches_a_direct_implementation(steps):
     betas = linear_beta_schedule(1000)
-    ddpm = DDPM(betas)
     noise = torch.randn(8, 3, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ours = ddpm.ddim_sample(lambda x, t: 0.3 * x + 1e-3 * t.double()[:, None, None, None], noise, steps)
+    ours = DDPM(betas).sample(toy_eps_model, noise, steps)
     theirs = direct_ddim(betas.numpy(), lambda x, t: 0.3 * x + 1e-3 * t, noise.numpy(), steps)
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-9, atol=1e-9)
 
 
 def test_ddim_gives_the_model_original_timesteps():
     seen = []
-    DDPM(linear_beta_schedule(1000)).ddim_sample(lambda x, t: (seen.append(int(t[0])), x * 0)[1],
-                                                 torch.zeros(1, 1), steps=4)
+    DDPM(linear_beta_schedule(1000)).sample(lambda x, t: (seen.append(int(t[0])), x * 0)[1],
+                                            torch.zeros(1, 1), steps=4)
     assert seen == [750, 500, 250, 0]
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
-def test_samplers_reproduce_a_gaussian_with_the_exact_model(sampler):
+# Settings under which diffusers' schedulers compute what ours compute: linear betas 1e-4..0.02
+# over 1000 steps, eps prediction, no clipping of x0_hat (clip_sample=False: diffusers' default
+# True clips to [-1, 1]), "leading" spacing t_i = i * (1000 // steps) with steps_offset=0, the
+# clean end at alpha-bar 1 (DDIM's set_alpha_to_one=True), and for DDPM variance_type="fixed_small"
+# (beta-tilde, the posterior variance). Their alpha-bars are float32, ours float64: hence the tolerance.
+DIFFUSERS = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
+                 clip_sample=False, prediction_type="epsilon", timestep_spacing="leading", steps_offset=0)
+
+
+@pytest.mark.parametrize("steps", [1000, 50])
+def test_ddpm_ancestral_equals_diffusers_ddpm_scheduler(steps):
+    scheduler = DDPMScheduler(**DIFFUSERS, variance_type="fixed_small")
+    scheduler.set_timesteps(steps)
+    ddpm = DDPM(linear_beta_schedule(1000))
+    assert ddpm.sampling_times(steps)[:-1] == scheduler.timesteps.tolist()
+    noise = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = noise.clone()
+    g = torch.Generator().manual_seed(5)
+    for t in scheduler.timesteps:
+        x = scheduler.step(toy_eps_model(x, t.repeat(4)), t, x, generator=g).prev_sample
+    ours = ddpm.sample(toy_eps_model, noise, steps, eta=1.0, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("t", [999, 500, 1])
+def test_one_ddpm_step_equals_diffusers_and_the_posterior_mean(t):
+    scheduler = DDPMScheduler(**DIFFUSERS, variance_type="fixed_small")
+    scheduler.set_timesteps(1000)
+    ddpm = DDPM(linear_beta_schedule(1000))
+    x, eps = torch.randn(2, 16, generator=torch.Generator().manual_seed(t)).double().chunk(2)
+    theirs = scheduler.step(eps.float(), t, x.float(), generator=torch.Generator().manual_seed(1)).prev_sample
+    ours = ddpm.step(x, eps, t, t - 1, eta=1.0, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(ours.float(), theirs, rtol=1e-4, atol=1e-4)   # float32 in diffusers
+    # the same step as the posterior q(x_{t-1} | x_t, x0_hat): mean and beta-tilde, from Ho et al. eq. 7
+    beta, abar, abar_prev = ddpm.betas[t], ddpm.alpha_bars[t], ddpm.alpha_bars[t - 1]
+    x0_hat = ddpm.predict_x0(x, torch.tensor([t]), eps)
+    mean = (abar_prev.sqrt() * beta * x0_hat + (1 - beta).sqrt() * (1 - abar_prev) * x) / (1 - abar)
+    z = torch.randn(eps.shape, generator=torch.Generator().manual_seed(1)).double()
+    torch.testing.assert_close(ours, mean + (beta * (1 - abar_prev) / (1 - abar)).sqrt() * z)
+
+
+@pytest.mark.parametrize("steps, eta", [(50, 0.0), (10, 0.0), (50, 1.0), (20, 0.5)])
+def test_ddim_equals_diffusers_ddim_scheduler(steps, eta):
+    scheduler = DDIMScheduler(**DIFFUSERS, set_alpha_to_one=True)
+    scheduler.set_timesteps(steps)
+    ddpm = DDPM(linear_beta_schedule(1000))
+    assert ddpm.sampling_times(steps)[:-1] == scheduler.timesteps.tolist()
+    noise = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = noise.clone()
+    g = torch.Generator().manual_seed(7)
+    for t in scheduler.timesteps:
+        x = scheduler.step(toy_eps_model(x, t.repeat(4)), t, x, eta=eta, generator=g).prev_sample
+    ours = ddpm.sample(toy_eps_model, noise, steps, eta=eta, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("steps, eta", [(1000, 1.0), (50, 0.0)])
+def test_ddpm_samplers_reproduce_a_gaussian_with_the_exact_model(steps, eta):
     mean, std = 1.5, 0.5
     ddpm = DDPM(linear_beta_schedule(1000))
     noise = torch.randn(4000, 1, generator=torch.Generator().manual_seed(0))
-    model = gaussian_eps_model(ddpm, mean, std)
-    if sampler == "ddpm":
-        x = ddpm.sample(model, noise, generator=torch.Generator().manual_seed(1))
-    else:
-        x = ddpm.ddim_sample(model, noise, steps=50)
+    x = ddpm.sample(gaussian_eps_model(ddpm, mean, std), noise, steps, eta=eta,
+                    generator=torch.Generator().manual_seed(1))
     assert x.mean().item() == pytest.approx(mean, abs=0.05)
     assert x.std().item() == pytest.approx(std, abs=0.05)
 
@@ -111,16 +234,6 @@ def test_rectified_flow_euler_reproduces_a_gaussian():
     assert x.std().item() == pytest.approx(std, abs=0.05)
 
 
-def test_rectified_flow_loss_is_the_conditional_variance_for_the_exact_model():
-    # With the exact E[v | x_t], the loss is E[Var(v | x_t)] > 0; a model off by c adds c^2.
-    rf = RectifiedFlow()
-    x0 = 1.0 + 0.5 * torch.randn(20000, 1, generator=torch.Generator().manual_seed(0))
-    exact = gaussian_velocity_model(1.0, 0.5)
-    base = rf.loss(exact, x0, torch.Generator().manual_seed(2)).item()
-    shifted = rf.loss(lambda x, t: exact(x, t) + 0.5, x0, torch.Generator().manual_seed(2)).item()
-    assert shifted - base == pytest.approx(0.25, abs=0.01)
-
-
 def test_logit_normal_times_are_in_the_open_interval_with_median_half():
     t = RectifiedFlow().sample_t(20000, torch.Generator().manual_seed(0))
     assert (t > 0).all() and (t < 1).all()
@@ -128,11 +241,41 @@ def test_logit_normal_times_are_in_the_open_interval_with_median_half():
 
 
 def test_shifted_grid_runs_from_one_to_zero_and_leans_to_noise():
-    grid = RectifiedFlow(shift=3.0).timesteps(10)
+    grid = torch.tensor(RectifiedFlow(shift=3.0).sampling_times(10))
     assert grid[0].item() == 1.0 and grid[-1].item() == 0.0
     assert (grid[1:] < grid[:-1]).all()
     assert (grid[1:-1] > torch.linspace(1, 0, 11)[1:-1]).all()
 
+
+@pytest.mark.parametrize("objective", [DDPM(linear_beta_schedule(100)), RectifiedFlow()])
+def test_sampling_keeps_given_frames_and_shows_them_clean(objective):
+    g = torch.Generator().manual_seed(0)
+    noise, given = torch.randn(2, 4, 3, 2, 2, generator=g), torch.randn(2, 4, 3, 2, 2, generator=g)
+    keep = torch.tensor([[True, False, False, False], [False, False, True, True]])
+    calls = []
+
+    def model_fn(x, t):
+        calls.append((x.clone(), t.clone()))
+        return 0.5 * x.flip(1)                       # mixes frames: free frames see the given ones
+    out = objective.sample(model_fn, noise, 5, keep=keep, x_given=given)
+    assert torch.equal(out[keep], given[keep])
+    for x, t in calls:
+        assert torch.equal(x[keep], given[keep]) and (t[keep] == 0).all()
+    assert (calls[0][1][~keep] > 0).all()                  # the free frames start noisy
+    free = objective.sample(model_fn, noise, 5)
+    assert not torch.allclose(out[~keep], free[~keep])      # the given frames steered the others
+
+
+def test_sdedit_starts_from_the_source_noised_to_start():
+    rf, seen = RectifiedFlow(), []
+    source, noise = torch.ones(2, 3), torch.zeros(2, 3)
+    rf.sample(lambda x, t: (seen.append((x.clone(), t.clone())), torch.zeros_like(x))[1], noise, 4,
+              start=0.25, x_start=source)
+    torch.testing.assert_close(seen[0][0], torch.full((2, 3), 0.75))
+    assert seen[0][1].tolist() == [0.25, 0.25]
+
+
+# --- guidance -------------------------------------------------------------------------------------
 
 def test_cfg_scale_one_is_conditional_and_every_channel_is_guided():
     cond, uncond = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
@@ -143,10 +286,35 @@ def test_cfg_scale_one_is_conditional_and_every_channel_is_guided():
     assert ((guided - cond).abs().amax(dim=(0, 2, 3)) > 0).all()        # all 4 channels moved
 
 
+# --- bad input ------------------------------------------------------------------------------------
+
 def test_bad_arguments_are_rejected():
+    ddpm, rf, x = DDPM(linear_beta_schedule(10)), RectifiedFlow(), torch.zeros(2, 3)
     with pytest.raises(ValueError, match="steps"):
         linear_beta_schedule(0)
-    with pytest.raises(ValueError, match="steps must be an int"):
-        DDPM(linear_beta_schedule(10, 1e-4, 0.02)).ddim_sample(lambda x, t: x, torch.zeros(1, 1), steps=20)
+    with pytest.raises(ValueError, match=r"steps must be an int in \[1, 10\]"):
+        ddpm.sample(lambda x, t: x, x, steps=20)
+    with pytest.raises(ValueError, match=r"DDPM timesteps must be in \[0, 9\], got values from 0 to 10"):
+        ddpm.add_noise(x, torch.tensor([0, 10]), x)
+    with pytest.raises(ValueError, match=r"DDPM timesteps must be in \[0, 9\]"):
+        ddpm.predict_x0(x, torch.tensor([-1, 3]), x)
+    with pytest.raises(TypeError, match="DDPM timesteps are integers"):
+        ddpm.add_noise(x, torch.tensor([0.5, 0.2]), x)
+    with pytest.raises(ValueError, match=r"rectified-flow times must be in \[0, 1\]"):
+        rf.add_noise(x, torch.tensor([0.5, 1.5]), x)
+    with pytest.raises(ValueError, match="do not match the leading axes"):
+        rf.add_noise(x, torch.tensor([0.5, 0.5, 0.5]), x)
+    with pytest.raises(ValueError, match="eta must be in"):
+        ddpm.sample(lambda x, t: x, x, steps=5, eta=2.0)
+    with pytest.raises(ValueError, match="Euler sampler of rectified flow is deterministic"):
+        rf.sample(lambda x, t: x, x, steps=5, eta=1.0)
+    with pytest.raises(ValueError, match="keep and x_given go together"):
+        rf.sample(lambda x, t: x, x, steps=5, keep=torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="start must be in"):
+        rf.sample(lambda x, t: x, x, steps=5, start=1.5, x_start=x)
+    with pytest.raises(ValueError, match="rectified-flow objective only"):
+        ddpm.sample(lambda x, t: x, x, steps=5, start=0.5, x_start=x)
     with pytest.raises(ValueError, match="differ in shape"):
         cfg_combine(torch.zeros(2), torch.zeros(3), 2.0)
+    with pytest.raises(ValueError, match=r"guidance scale must be >= 0 \(1 = no guidance\), got -0.5"):
+        cfg_combine(torch.zeros(2), torch.zeros(2), -0.5)

@@ -9,13 +9,11 @@ import torch
 
 from tinysora.data import TEST_COMBOS, make_clips
 from tinysora.diffusion import RectifiedFlow
-from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamless_loop, text_to_video,
-                                        video_to_video)
+from tinysora.sora.capabilities import TinySora, extend, image_to_video, seamless_loop, text_to_video, video_to_video
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.sora.report import run, seam_is_smooth
 from tinysora.sora.text import CaptionTokenizer
-from tinysora.sora.train import (SORA_CONFIG, build_latent_pool, frame_mask, masked_diffusion_loss,
-                                 train_dit, train_video_autoencoder)
+from tinysora.sora.train import SORA_CONFIG, build_latent_pool, frame_mask, train_dit, train_video_autoencoder
 from tinysora.video.metrics import score_clips
 
 
@@ -104,7 +102,7 @@ def test_masked_loss_ignores_given_frames():
         seen["x"], seen["t"] = x, t
         return torch.zeros_like(x)
 
-    losses = [masked_diffusion_loss(m, RectifiedFlow(), z, ids, keep, torch.Generator().manual_seed(0))
+    losses = [RectifiedFlow().loss(lambda x, t, m=m: m(x, t, ids), z, torch.Generator().manual_seed(0), keep=keep)
               for m in (plain, wrong_on_given, spy)]
     assert losses[0] == losses[1] == losses[2]
     assert torch.equal(seen["x"][:, :2], z[:, :2]) and (seen["t"][:, :2] == 0).all()
@@ -122,8 +120,8 @@ def test_smoke_training_losses_fall(smoke):
 
     def eval_loss(model):
         with torch.no_grad():
-            losses = [masked_diffusion_loss(model, _FixedT(t), z, ids, keep, torch.Generator().manual_seed(1))
-                      for t in (0.2, 0.4, 0.6, 0.8)]
+            losses = [_FixedT(time).loss(lambda x, t: model(x, t, ids), z, torch.Generator().manual_seed(1), keep=keep)
+                      for time in (0.2, 0.4, 0.6, 0.8)]
             return sum(loss.item() for loss in losses) / len(losses)
 
     fresh = VideoDiT(smoke.state.model.config)                          # zero output at init

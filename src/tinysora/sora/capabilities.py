@@ -38,7 +38,6 @@ from typing import Sequence
 import torch
 
 from tinysora.data import caption_en
-from tinysora.diffusion import DDPM, RectifiedFlow
 from tinysora.sora.model import VideoDiT
 from tinysora.sora.train import make_autoencoder, make_dit, make_objective
 from tinysora.video.autoencoder import VideoAutoencoder
@@ -96,29 +95,9 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
         raise ValueError(f"frames {frames} must be a multiple of the DiT's tubelet length {patch_t}")
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, frames, c, height // down, width // down, generator=generator).to(device)
-    keep = None if keep is None else keep.to(device)
-    keep5 = None if keep is None else keep[:, :, None, None, None]
-
-    def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = t[:, None].expand(n, frames)                                        # one time per frame
-        if keep is not None:
-            x = torch.where(keep5, z_given, x)
-            t = torch.where(keep, torch.zeros_like(t), t)                       # given frames are clean
-        return model.forward_with_cfg(x, t, ids, cfg_scale)
-
-    objective = make_objective(cfg)
-    if isinstance(objective, RectifiedFlow):
-        x = noise
-        if z_start is not None:                                                 # SDEdit: part-noised source
-            x = objective.interpolate(z_start, noise, torch.full((n,), start, device=device))
-        z = objective.sample(predict, x, steps, start=start)
-    elif isinstance(objective, DDPM):
-        if z_start is not None:
-            raise ValueError("video_to_video is implemented for the rectified-flow objective only")
-        z = objective.ddim_sample(predict, noise, steps)
-    if keep is not None:
-        z = torch.where(keep5, z_given, z)
-    return z
+    sdedit = {} if z_start is None else dict(start=start, x_start=z_start)         # part-noised source
+    return make_objective(cfg).sample(lambda x, t: model.forward_with_cfg(x, t, ids, cfg_scale), noise,
+                                      steps, keep=keep, x_given=z_given, **sdedit)
 
 
 def _decode(sora: TinySora, z: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,9 @@ One config, :data:`SORA_CONFIG`, holds every size at every scale. The stages:
 
    * condition dropout (10%) so classifier-free guidance works,
    * Open-Sora frame masks: in ``mask_prob`` of the clips some latent frames (the head, the tail,
-     both, or random ones) are kept clean, given t = 0, and left out of the loss -- this one
-     mechanism later gives image-to-video, extension and loops;
+     both, or random ones) are kept clean, given t = 0, and left out of the loss (the ``keep``
+     argument of :meth:`tinysora.diffusion.Objective.loss`) -- this one mechanism later gives
+     image-to-video, extension and loops;
    * size buckets (square, wide, tall, longer clips), each step one bucket, batch size scaled so
      a step holds about the same number of tokens;
    * an EMA of the weights for sampling, checkpoints every ``checkpoint_every`` steps, and exact
@@ -29,7 +30,7 @@ import torch
 
 from tinysora.config import Scaled
 from tinysora.data import caption_en, caption_zh, make_clips
-from tinysora.diffusion import DDPM, RectifiedFlow, linear_beta_schedule
+from tinysora.diffusion import DDPM, Objective, RectifiedFlow, linear_beta_schedule
 from tinysora.runtime import progress, seed_everything
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
@@ -82,8 +83,8 @@ def make_dit(cfg: SimpleNamespace) -> VideoDiT:
         time_scale=1000.0 if cfg.objective == "flow" else 1.0))
 
 
-def make_objective(cfg: SimpleNamespace):
-    """RectifiedFlow (logit-normal t) or DDPM (linear betas, 1000 steps)."""
+def make_objective(cfg: SimpleNamespace) -> Objective:
+    """RectifiedFlow (logit-normal t) or DDPM (linear betas, 1000 steps): one interface, either."""
     if cfg.objective == "flow":
         return RectifiedFlow()
     if cfg.objective == "ddpm":
@@ -178,33 +179,6 @@ def frame_mask(batch: int, frames: int, prob: float, generator: torch.Generator)
     return keep
 
 
-def masked_diffusion_loss(model: VideoDiT, objective, z: torch.Tensor, ids: torch.Tensor,
-                          keep: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """The diffusion loss with frame masks: kept frames are clean, t = 0, and not in the loss.
-
-    z: latents (B, T, C, h, w); ids: captions (B, L); keep: bool (B, T).
-    """
-    b, frames = keep.shape
-    noise = torch.randn(z.shape, generator=generator).to(z)          # drawn on the CPU: same on any device
-    keep = keep.to(z.device)
-    keep5 = keep[:, :, None, None, None]
-    if isinstance(objective, RectifiedFlow):
-        t = objective.sample_t(b, generator).to(z.device)[:, None].expand(b, frames)
-        t = torch.where(keep, 0.0, t)                                        # (B, T)
-        x_t = objective.interpolate(z, noise, t[:, :, None, None, None])
-        target = noise - z
-    else:
-        t = torch.randint(objective.num_steps, (b,), generator=generator).to(z.device)[:, None].expand(b, frames)
-        t = torch.where(keep, 0, t)
-        abar = objective.alpha_bars.float().to(z.device)[t][:, :, None, None, None]
-        x_t = torch.where(keep5, z, abar.sqrt() * z + (1 - abar).sqrt() * noise)
-        target = noise
-    x_t = torch.where(keep5, z, x_t)
-    err = (model(x_t, t, ids) - target) ** 2
-    weight = (~keep5).float().expand_as(err)
-    return (err * weight).sum() / weight.sum().clamp(min=1)
-
-
 @dataclass
 class TrainState:
     """Everything a checkpoint holds: resuming from it continues the run exactly."""
@@ -280,7 +254,7 @@ def train_dit(cfg: SimpleNamespace, pool: list[LatentBucket], state: TrainState 
         ids = model.text.drop(tokenizer.encode(captions_for([bucket.combos[i] for i in idx.tolist()], g)), g)
         ids = ids.to(device)
         keep = frame_mask(batch, bucket.frames, cfg.mask_prob, g)
-        loss = masked_diffusion_loss(model, objective, z, ids, keep, g)
+        loss = objective.loss(lambda x, t, ids=ids: model(x, t, ids), z, g, keep=keep)
 
         for group in state.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
