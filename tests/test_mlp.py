@@ -65,3 +65,39 @@ def test_init_dense_bounds_like_nn_linear():
     assert weights.shape == (100, 20) and np.abs(weights).max() <= 0.1 and np.abs(biases).max() <= 0.1
     with pytest.raises(ValueError, match="positive"):
         mlp.init_dense(0, 3, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("scheme, variance", [("pytorch", lambda i, o: 1 / (3 * i)), ("xavier", lambda i, o: 2 / (i + o)),
+                                              ("kaiming", lambda i, o: 2 / i)])
+def test_init_schemes_have_their_variance(scheme, variance):
+    model = mlp.initialise_(mlp.MLP([400, 300, 10]), scheme)
+    weight = model.net[0].weight
+    assert abs(weight.var().item() / variance(400, 300) - 1) < 0.05
+    assert (model.net[0].bias == 0).all()
+
+
+def test_constant_init_and_unknown_scheme():
+    model = mlp.initialise_(mlp.MLP([3, 4, 2]), "constant", value=0.5)
+    assert (model.net[0].weight == 0.5).all()
+    with pytest.raises(ValueError, match="unknown init scheme"):
+        mlp.initialise_(model, "orthogonal")
+
+
+def test_kaiming_keeps_relu_activations_while_xavier_shrinks_them():
+    x = torch.randn(512, 256)
+    deep = [256] * 16
+    kaiming = mlp.activation_stds(mlp.initialise_(mlp.MLP(deep), "kaiming"), x)
+    xavier = mlp.activation_stds(mlp.initialise_(mlp.MLP(deep), "xavier"), x)
+    assert len(kaiming) == 15 and 0.5 < kaiming[-1] / kaiming[0] < 2
+    assert xavier[-1] / xavier[0] < 0.01
+
+
+def test_schematic_draws_one_circle_per_shown_unit():
+    import matplotlib
+    matplotlib.use("Agg")
+    from tinysora.plotting import draw_mlp
+
+    ax = draw_mlp([3, 8, 2], max_drawn=6)
+    assert len(ax.patches) == 3 + 6 + 2
+    with pytest.raises(ValueError, match="sizes"):
+        draw_mlp([3])

@@ -50,6 +50,7 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 TORCH_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity,
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),   # GPT-2's and DiT's tanh approximation (torch only)
 }
 
 
@@ -163,3 +164,50 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 def mlp_parameter_count(sizes: Sequence[int]) -> int:
     """Closed form: sum over layers of d_in * d_out weights + d_out biases."""
     return sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+
+
+# ----------------------------------------------------------------------------- initialisation
+
+INIT_SCHEMES = ("pytorch", "xavier", "kaiming", "constant")
+
+
+def initialise_(model: nn.Module, scheme: str, *, value: float = 0.01, seed: int = 0) -> nn.Module:
+    """Re-draw the weights of every ``nn.Linear`` in ``model`` in place; biases become 0.
+
+    ``pytorch``: U(-1/sqrt(d_in), 1/sqrt(d_in)), weight variance 1 / (3 d_in) (``nn.Linear``'s default);
+    ``xavier``: N(0, 2 / (d_in + d_out)) (Glorot & Bengio, 2010); ``kaiming``: N(0, 2 / d_in) (He et al.,
+    2015, for ReLU); ``constant``: every weight equals ``value`` (the symmetric start that cannot learn).
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {INIT_SCHEMES}")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.modules():
+            if not isinstance(layer, nn.Linear):
+                continue
+            d_out, d_in = layer.weight.shape
+            if scheme == "constant":
+                layer.weight.fill_(value)
+            elif scheme == "pytorch":
+                bound = 1.0 / math.sqrt(d_in)
+                layer.weight.copy_(torch.rand(d_out, d_in, generator=generator) * 2 * bound - bound)
+            else:
+                std = math.sqrt(2.0 / (d_in + d_out)) if scheme == "xavier" else math.sqrt(2.0 / d_in)
+                layer.weight.copy_(torch.randn(d_out, d_in, generator=generator) * std)
+            if layer.bias is not None:
+                layer.bias.zero_()
+    return model
+
+
+@torch.no_grad()
+def activation_stds(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Standard deviation of the output of every ``nn.Linear`` in ``model`` on input ``x``, in order."""
+    stds: list[float] = []
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: stds.append(out.std().item()))
+             for layer in model.modules() if isinstance(layer, nn.Linear)]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return stds
