@@ -67,7 +67,8 @@ def test_init_dense_bounds_like_nn_linear():
         mlp.init_dense(0, 3, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("scheme, variance", [("pytorch", lambda i, o: 1 / (3 * i)), ("xavier", lambda i, o: 2 / (i + o)),
+@pytest.mark.parametrize("scheme, variance", [("pytorch", lambda i, o: 1 / (3 * i)),
+                                              ("xavier", lambda i, o: 2 / (i + o)),
                                               ("kaiming", lambda i, o: 2 / i)])
 def test_init_schemes_have_their_variance(scheme, variance):
     model = mlp.initialise_(mlp.MLP([400, 300, 10]), scheme)

@@ -141,7 +141,8 @@ def draw_mlp(sizes: Sequence[int], *, ax: plt.Axes | None = None, max_drawn: int
 
 def draw_sliding_kernel(height: int = 5, width: int = 5, kernel: int = 3, position: tuple[int, int] = (1, 2), *,
                         ax: plt.Axes | None = None,
-                        title: str = "A 3x3 kernel slides over the input; each position gives one output pixel") -> plt.Axes:
+                        title: str = "A 3x3 kernel slides over the input; each position gives one output pixel",
+                        ) -> plt.Axes:
     """Schematic of a convolution: an input grid, the kernel's window at ``position``, and the output grid."""
     out_h, out_w = height - kernel + 1, width - kernel + 1
     row, col = position
@@ -202,7 +203,8 @@ def draw_unrolled_rnn(steps: int = 4, *, tokens: Sequence[str] | None = None, ax
 
 
 def draw_lstm_cell(*, ax: plt.Axes | None = None,
-                   title: str = "An LSTM cell: three sigmoid gates, a tanh candidate, an additive cell path") -> plt.Axes:
+                   title: str = "An LSTM cell: three sigmoid gates, a tanh candidate, an additive cell path",
+                   ) -> plt.Axes:
     """Schematic of one LSTM step: the cell line c_{t-1} -> x f -> + i*g -> c_t on top, gates below."""
     ax = _canvas(ax, (9, 4.4), title)
     ax.plot([-0.5, 8.5], [3, 3], color="tab:red", lw=2.5)

@@ -17,7 +17,8 @@ def reference_dense_backward(x, W, b, grad_out):
 
 def _dense_inputs(rng):
     n, d_in, d_out = int(rng.integers(2, 6)), int(rng.integers(2, 5)), int(rng.integers(5, 8))  # d_in != d_out
-    return rng.normal(size=(n, d_in)), rng.normal(size=(d_in, d_out)), rng.normal(size=d_out), rng.normal(size=(n, d_out))
+    return (rng.normal(size=(n, d_in)), rng.normal(size=(d_in, d_out)), rng.normal(size=d_out),
+            rng.normal(size=(n, d_out)))
 
 
 def check_dense_backward(dense_backward) -> None:
@@ -28,8 +29,10 @@ def check_dense_backward(dense_backward) -> None:
         x, W, b, grad_out = _dense_inputs(rng)
         result = call_student(dense_backward, (x, W, b, grad_out), "dense_backward")
         if not isinstance(result, (tuple, list)) or len(result) != 3:
-            raise CheckFailed(f"dense_backward should return a tuple (grad_x, grad_W, grad_b), got {type(result).__name__}")
-        got = [to_numpy(r, f"the {name} returned by dense_backward") for r, name in zip(result, ("grad_x", "grad_W", "grad_b"))]
+            raise CheckFailed("dense_backward should return a tuple (grad_x, grad_W, grad_b), "
+                              f"got {type(result).__name__}")
+        names = ("grad_x", "grad_W", "grad_b")
+        got = [to_numpy(r, f"the {name} returned by dense_backward") for r, name in zip(result, names)]
         expected = reference_dense_backward(x, W, b, grad_out)
         without_mask = (grad_out @ W.T, x.T @ grad_out, grad_out.sum(0))
         if all(g.shape == w.shape and np.allclose(g, w) for g, w in zip(got, without_mask)):
