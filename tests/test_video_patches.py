@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from tinysora.video.patches import (patch_grid, patchify, sincos_pos_embed_1d, sincos_pos_embed_3d,
-                                    token_count, unpatchify)
+from tinysora.transformer import sinusoidal_embedding
+from tinysora.video.patches import patch_grid, patchify, sincos_pos_embed_3d, token_count, unpatchify
 
 SHAPES = [(1, 1, 3, 8, 8), (2, 8, 3, 16, 16), (1, 6, 4, 16, 24), (3, 4, 2, 24, 8), (1, 12, 1, 4, 4)]
 PATCHES = [(1, 1, 1), (1, 2, 2), (2, 2, 2), (2, 4, 4), (1, 4, 2)]
@@ -56,14 +56,15 @@ def test_indivisible_sizes_raise_clear_errors(sizes, message):
         patchify(torch.zeros(1, sizes[0], 3, sizes[1], sizes[2]), (2, 4, 4))
 
 
-def test_sincos_1d_matches_formula():
-    pos = torch.tensor([0.0, 1.0, 5.0])
-    emb = sincos_pos_embed_1d(8, pos)
-    for i, p in enumerate(pos.tolist()):
-        for k in range(4):
-            w = 1 / 10000 ** (k / 4)
-            assert emb[i, k].item() == pytest.approx(math.sin(p * w), abs=1e-6)
-            assert emb[i, 4 + k].item() == pytest.approx(math.cos(p * w), abs=1e-6)
+def test_sincos_3d_is_the_package_sinusoid_per_axis():
+    emb = sincos_pos_embed_3d(16, (2, 3, 4), dims=(4, 6, 6)).reshape(2, 3, 4, 16)
+    torch.testing.assert_close(emb[1, 2, 3], torch.cat([sinusoidal_embedding(torch.tensor(float(p)), d)
+                                                        for p, d in ((1, 4), (2, 6), (3, 6))]))
+    image = sincos_pos_embed_3d(16, (1, 3, 4), dims=(0, 8, 8))          # images: no time channels
+    torch.testing.assert_close(image[5], torch.cat([sinusoidal_embedding(torch.tensor(1.0), 8),
+                                                    sinusoidal_embedding(torch.tensor(1.0), 8)]))
+    with pytest.raises(ValueError, match="must be even, non-negative"):
+        sincos_pos_embed_3d(16, (1, 3, 4), dims=(2, 7, 7))
 
 
 @pytest.mark.parametrize("grid", [(8, 4, 4), (4, 2, 3), (12, 3, 2), (1, 1, 1)])

@@ -62,7 +62,8 @@ class VideoDiT(nn.Module):
         self.text = TextEncoder(len(self.tokenizer), cfg.dim, self.tokenizer.max_len, cfg.text_layers,
                                 cfg.heads, cfg.text_dropout, self.tokenizer.pad_id, self.tokenizer.null_id)
         self.blocks = nn.ModuleList(
-            DiTBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.cross_attention, cfg.qk_norm) for _ in range(cfg.depth))
+            DiTBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cross_attention=cfg.cross_attention, qk_norm=cfg.qk_norm)
+            for _ in range(cfg.depth))
         self.final = FinalLayer(cfg.dim, patch_dim)
 
     def num_params(self) -> int:

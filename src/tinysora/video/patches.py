@@ -13,13 +13,16 @@ factorised model can regroup them per frame or per position with one ``rearrange
 
 Because a clip of any size or length is just a longer or shorter sequence, one model can take
 wide, tall and square clips; its positions come from :func:`sincos_pos_embed_3d`, which works
-for any grid (no learned table of fixed size).
+for any grid (no learned table of fixed size) and is built from the package's one sinusoidal
+embedding, :func:`tinysora.transformer.sinusoidal_embedding`.
 """
 
 from __future__ import annotations
 
 import torch
 from einops import rearrange
+
+from tinysora.transformer import sinusoidal_embedding
 
 
 def _check_patch(patch) -> tuple[int, int, int]:
@@ -74,33 +77,23 @@ def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], patch=(1, 2, 2)
                      t=gt, h=gh, w=gw, pt=pt, ph=ph, pw=pw)
 
 
-def sincos_pos_embed_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """Transformer sin-cos embedding of (real) positions: (N,) -> (N, dim), dim even.
-
-    Half the channels are sin(pos * w_k), half cos(pos * w_k), w_k = 10000^(-k / (dim/2)).
-    """
-    if dim % 2 != 0:
-        raise ValueError(f"embedding size {dim} must be even for sin-cos positions")
-    freqs = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
-    angles = positions.double()[:, None] * freqs[None]                         # (N, dim/2)
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).float()
-
-
 def sincos_pos_embed_3d(dim: int, grid: tuple[int, int, int],
                         dims: tuple[int, int, int] | None = None) -> torch.Tensor:
     """Fixed positions of a (T, H, W) token grid, (T*H*W, dim) in time-major order.
 
     The channels are split between time, rows and columns (``dims``; default: a quarter to
-    time, the rest shared by rows and columns, each even) and each part is a 1-D sin-cos
-    embedding of that coordinate. Any grid works, so one model takes clips of any size.
+    time, the rest shared by rows and columns, each even; a 0 leaves that axis out, e.g.
+    ``(0, dim/2, dim/2)`` for images) and each part is the package's one sinusoidal embedding,
+    :func:`tinysora.transformer.sinusoidal_embedding`, of that coordinate. Any grid works, so one
+    model takes clips of any size.
     """
     gt, gh, gw = grid
     if dims is None:
         d_t = 2 * (dim // 8)
         d_h = 2 * ((dim - d_t) // 4)
         dims = (d_t, d_h, dim - d_t - d_h)
-    if sum(dims) != dim or any(d % 2 for d in dims):
-        raise ValueError(f"dims {dims} must be even and sum to {dim}")
+    if sum(dims) != dim or any(d % 2 or d < 0 for d in dims):
+        raise ValueError(f"dims {dims} must be even, non-negative and sum to {dim}")
     t, h, w = torch.meshgrid(torch.arange(gt), torch.arange(gh), torch.arange(gw), indexing="ij")
-    parts = [sincos_pos_embed_1d(d, coord.flatten()) for d, coord in zip(dims, (t, h, w))]
-    return torch.cat(parts, dim=1)
+    parts = [sinusoidal_embedding(coord.flatten(), d) for d, coord in zip(dims, (t, h, w)) if d > 0]
+    return torch.cat(parts, dim=1)                                              # (T*H*W, dim)
