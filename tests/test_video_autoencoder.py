@@ -86,3 +86,20 @@ def test_refine_with_no_steps_is_the_identity_and_bad_arguments_raise():
         ae.refine(z, steps=-1)
     with pytest.raises(ValueError, match="lr must be positive"):
         ae.refine(z, steps=2, lr=0.0)
+
+
+def test_video_autoencoder_is_the_image_autoencoder_applied_per_frame():
+    from einops import rearrange
+
+    from tinysora.autoencoder import Autoencoder
+    torch.manual_seed(0)
+    video_ae = VideoAutoencoder(latent_channels=3, spatial_down=2, width=8)
+    image_ae = Autoencoder(3, 2, 8, image_channels=3)
+    image_ae.load_state_dict(video_ae.state_dict())
+    video = torch.rand(2, 3, 3, 8, 8)
+    frames = rearrange(video, "b t c h w -> (b t) c h w")
+    z = video_ae.encode(video)
+    assert isinstance(video_ae, Autoencoder) and video_ae.compression == 3 * 2 * 2 / 3
+    torch.testing.assert_close(z, rearrange(image_ae.encode(frames), "(b t) c h w -> b t c h w", b=2))
+    torch.testing.assert_close(video_ae.decode(z), rearrange(image_ae.decode(rearrange(z, "b t c h w -> (b t) c h w")),
+                                                             "(b t) c h w -> b t c h w", b=2))
