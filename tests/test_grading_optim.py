@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tinysora import optim
 from tinysora.grading import CheckFailed
 from tinysora.grading import optim as grade
 from tinysora.grading.optim import _adam_l2
@@ -14,14 +15,45 @@ def right_adamw(param, grad, m, v, step, lr, betas, eps, wd):
     return param, m, v
 
 
+def right_nesterov(param, grad, buf, lr, momentum):
+    buf = momentum * buf + grad
+    return param - lr * (grad + momentum * buf), buf
+
+
+def right_smoothed_grad(logits, labels, smoothing):
+    probs = optim.softmax(logits)
+    target = (1 - smoothing) * np.eye(logits.shape[1])[labels] + smoothing / logits.shape[1]
+    return (probs - target) / len(labels)
+
+
 def test_right_answers_pass():
-    grade.check_mse_grad(grade.reference_mse_grad)
     grade.check_adamw_step(right_adamw)
+    grade.check_nesterov_step(right_nesterov)
+    grade.check_smoothed_cross_entropy_grad(right_smoothed_grad)
 
 
-def test_mse_grad_with_sum_instead_of_mean_is_a_scale_error():
-    with pytest.raises(CheckFailed, match="times"):
-        grade.check_mse_grad(lambda p, t: 2.0 * (p - t))
+def test_heavy_ball_momentum_is_not_nesterov():
+    def heavy_ball(param, grad, buf, lr, momentum):
+        buf = momentum * buf + grad
+        return param - lr * buf, buf
+
+    with pytest.raises(CheckFailed, match="plain momentum"):
+        grade.check_nesterov_step(heavy_ball)
+
+
+def test_nesterov_with_a_wrong_buffer_is_caught():
+    with pytest.raises(CheckFailed, match="buf returned"):
+        grade.check_nesterov_step(lambda p, g, b, lr, mu: (p - lr * g, b))
+
+
+def test_package_cross_entropy_grad_is_rejected_for_smoothing():
+    with pytest.raises(CheckFailed, match="ignores the smoothing"):
+        grade.check_smoothed_cross_entropy_grad(lambda z, y, s: optim.cross_entropy_grad(z, y))
+
+
+def test_smoothed_grad_without_the_mean_is_named():
+    with pytest.raises(CheckFailed, match="N times too large"):
+        grade.check_smoothed_cross_entropy_grad(lambda z, y, s: right_smoothed_grad(z, y, s) * len(y))
 
 
 def test_adam_l2_instead_of_adamw_is_named():

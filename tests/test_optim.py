@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -45,7 +46,33 @@ def test_adam_follows_torch_adam_for_other_betas(betas):
 
 
 def test_sgd_follows_torch_sgd():
-    _train_pair(lambda p: optim.SGD(p, lr=1e-2, weight_decay=0.01), lambda p: torch.optim.SGD(p, lr=1e-2, weight_decay=0.01))
+    _train_pair(lambda p: optim.SGD(p, lr=1e-2, weight_decay=0.01),
+                lambda p: torch.optim.SGD(p, lr=1e-2, weight_decay=0.01))
+
+
+def test_sgd_momentum_follows_torch_sgd_momentum():
+    _train_pair(lambda p: optim.SGD(p, lr=1e-2, weight_decay=0.01, momentum=0.9),
+                lambda p: torch.optim.SGD(p, lr=1e-2, weight_decay=0.01, momentum=0.9))
+    with pytest.raises(ValueError, match="momentum"):
+        optim.SGD([torch.zeros(1, requires_grad=True)], momentum=1.0)
+
+
+def test_cross_entropy_and_its_gradient_match_torch():
+    logits, labels = torch.randn(6, 5, dtype=torch.float64, requires_grad=True), torch.randint(0, 5, (6,))
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    assert abs(optim.cross_entropy(logits.detach().numpy(), labels.numpy()) - loss.item()) < 1e-12
+    torch.testing.assert_close(torch.tensor(optim.cross_entropy_grad(logits.detach().numpy(), labels.numpy())),
+                               logits.grad)
+    big = np.array([[1000.0, 0.0, -1000.0]])
+    assert np.isfinite(optim.cross_entropy(big, np.array([2]))) and np.allclose(optim.softmax(big).sum(), 1)
+
+
+def test_cross_entropy_rejects_bad_labels():
+    with pytest.raises(ValueError, match="labels must lie"):
+        optim.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="logits must be"):
+        optim.cross_entropy_grad(np.zeros(3), np.array([0]))
 
 
 @pytest.mark.parametrize("kwargs, message", [(dict(lr=0), "learning rate"), (dict(weight_decay=-1), "weight_decay"),

@@ -1,8 +1,9 @@
 """Chapter 02: losses and optimisers, written out.
 
-``mse_loss`` is the seed's criterion; ``SGD`` and ``Adam`` subclass ``torch.optim.Optimizer``
-so they drop into any training loop, and ``Adam`` follows ``torch.optim.Adam`` step for step,
-L2 weight decay included.
+``mse_loss`` is the seed's criterion; ``softmax``, ``cross_entropy`` and ``cross_entropy_grad``
+are the classifier's loss in NumPy (the gradient is softmax minus one-hot); ``SGD`` (with
+momentum) and ``Adam`` subclass ``torch.optim.Optimizer`` so they drop into any training loop,
+and follow ``torch.optim.SGD`` and ``torch.optim.Adam`` step for step, L2 weight decay included.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+import numpy as np
 import torch
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -30,6 +32,41 @@ def mse_loss(prediction: torch.Tensor, target: torch.Tensor, reduction: str = "m
     return squared_error
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis, ``exp(z) / sum(exp(z))``, shifted by the max so it cannot overflow.
+
+    logits: (..., C) -> (..., C)
+    """
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _check_labels(logits: np.ndarray, labels: np.ndarray) -> None:
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"logits must be (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got values from {labels.min()} to {labels.max()}")
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of ``-log softmax(logits)[label]``, via log-sum-exp (stable). logits: (N, C), labels: (N,) ints."""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    _check_labels(logits, labels)
+    top = logits.max(axis=-1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """d cross_entropy / d logits = (softmax(logits) - one_hot(labels)) / N. (N, C) -> (N, C)"""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    _check_labels(logits, labels)
+    grad = softmax(logits)
+    grad[np.arange(len(labels)), labels] -= 1.0
+    return grad / len(labels)
+
+
 def _check_hyperparameters(lr: float, weight_decay: float) -> None:
     if not lr > 0:
         raise ValueError(f"learning rate must be positive, got {lr}")
@@ -38,11 +75,18 @@ def _check_hyperparameters(lr: float, weight_decay: float) -> None:
 
 
 class SGD(torch.optim.Optimizer):
-    """Plain stochastic gradient descent: ``p -= lr * (grad + weight_decay * p)``."""
+    """Stochastic gradient descent, with heavy-ball momentum as ``torch.optim.SGD`` computes it.
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, weight_decay: float = 0.0):
+        g   <- grad + weight_decay * p
+        buf <- momentum * buf + g          (buf = g at the first step; skipped when momentum = 0)
+        p   <- p - lr * buf
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, weight_decay: float = 0.0, momentum: float = 0.0):
         _check_hyperparameters(lr, weight_decay)
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -52,6 +96,13 @@ class SGD(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 grad = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                if group["momentum"]:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = grad.clone()
+                    else:
+                        state["momentum_buffer"].mul_(group["momentum"]).add_(grad)
+                    grad = state["momentum_buffer"]
                 p.add_(grad, alpha=-group["lr"])
         return loss
 

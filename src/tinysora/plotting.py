@@ -239,3 +239,26 @@ def draw_lstm_cell(*, ax: plt.Axes | None = None,
     ax.set_xlim(-2.4, 10)
     ax.set_ylim(-0.6, 3.8)
     return ax
+
+
+def draw_computation_graph(nodes: Sequence[str], operations: Sequence[str], *, ax: plt.Axes | None = None,
+                           title: str = "Forward pass left to right, backward pass (chain rule) right to left",
+                           ) -> plt.Axes:
+    """Schematic of a chain-shaped computation graph: ``nodes[k] --operations[k]--> nodes[k + 1]``,
+    with the forward arrows above and the gradient arrows (dL/d node) below."""
+    if len(nodes) < 2 or len(operations) != len(nodes) - 1:
+        raise ValueError(f"need at least two nodes and one operation between each pair, got {len(nodes)} nodes "
+                         f"and {len(operations)} operations")
+    gap = 2.3
+    ax = _canvas(ax, (gap * len(nodes) + 0.5, 2.6), title)
+    for k, node in enumerate(nodes):
+        _box(ax, gap * k, 0, node, width=1.1, height=0.55, color="#c7e3c1" if k == len(nodes) - 1 else "#dde8f5")
+        ax.text(gap * k, -0.95, f"dL/d{node}" if k < len(nodes) - 1 else "dL/dL = 1", ha="center", fontsize=8,
+                color="tab:red")
+    for k, operation in enumerate(operations):
+        _arrow(ax, (gap * k + 0.6, 0.1), (gap * (k + 1) - 0.6, 0.1))
+        ax.text(gap * (k + 0.5), 0.25, operation, ha="center", fontsize=8)
+        _arrow(ax, (gap * (k + 1) - 0.5, -0.8), (gap * k + 0.5, -0.8), color="tab:red")
+    ax.set_xlim(-0.8, gap * (len(nodes) - 1) + 0.8)
+    ax.set_ylim(-1.3, 0.8)
+    return ax
