@@ -39,7 +39,7 @@ import torch
 
 from tinysora.data import caption_en
 from tinysora.sora.model import VideoDiT
-from tinysora.sora.train import make_autoencoder, make_dit, make_objective
+from tinysora.sora.train import make_autoencoder, make_dit, make_objective, read_checkpoint
 from tinysora.video.autoencoder import VideoAutoencoder
 
 
@@ -53,7 +53,7 @@ class TinySora:
 
     @classmethod
     def from_checkpoint(cls, path: str) -> "TinySora":
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(path)
         cfg = SimpleNamespace(**ckpt["config"])
         ae, dit = make_autoencoder(cfg), make_dit(cfg)
         ae.load_state_dict(ckpt["autoencoder"])

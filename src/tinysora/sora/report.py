@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from tinysora.data import COLOURS, TEST_COMBOS, caption_en, make_clips
+from tinysora.distributed import init_distributed, shutdown
 from tinysora.runtime import pick_device
 from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamless_loop, text_to_video,
                                         video_to_video)
@@ -180,20 +181,33 @@ def save_gif(video: torch.Tensor, path: str, zoom: int = 8, per_row: int = 6, ms
     images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
 
 
-def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool = True) -> dict:
-    """Train from nothing at ``scale`` (resuming from ``out/checkpoint.pt``), evaluate, report."""
+def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool = True, strategy: str = "none",
+        data_shards: int | None = None, bf16: bool = False, train_only: bool = False,
+        stop_at: int | None = None) -> dict | None:
+    """Train from nothing at ``scale`` (resuming from ``out/checkpoint.pt``), evaluate, report.
+
+    Under torchrun every rank trains its own copy of the autoencoder (the same seed gives the same
+    weights) and its share of the DiT's batches (``strategy`` "ddp" or "fsdp"); rank 0 alone writes the
+    checkpoint, evaluates and reports, and the others return None. ``train_only`` stops after training,
+    ``stop_at`` after that DiT step (the same call resumes from the checkpoint).
+    """
     if threads is not None:
         torch.set_num_threads(threads)
+    ctx = init_distributed(pick_device().type)
     os.makedirs(out, exist_ok=True)
     cfg = SORA_CONFIG.pick(scale)
-    device = pick_device()
+    device = ctx.device
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     start = time.time()
     ae, ae_losses = train_video_autoencoder(cfg, device)
     ae_time = time.time() - start
     pool = build_latent_pool(cfg, ae)
-    state = train_dit(cfg, pool, checkpoint=os.path.join(out, "checkpoint.pt"), ae=ae)
+    state = train_dit(cfg, pool, checkpoint=os.path.join(out, "checkpoint.pt"), ae=ae, ctx=ctx, strategy=strategy,
+                      data_shards=data_shards, bf16=bf16, stop_at=stop_at)
     train_time = time.time() - start
+    shutdown(ctx)
+    if train_only or not ctx.is_main:
+        return None
 
     sora = TinySora(ae, state.ema.eval(), cfg)
     prompts = held_out_prompts(cfg.eval_clips)
@@ -224,9 +238,9 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
     save_grid(video[: len(TEST_COMBOS)], captions, os.path.join(out, "samples.png"))
     save_gif(video[: len(TEST_COMBOS)], os.path.join(out, "samples.gif"))
 
-    facts = dict(scale=scale, device=str(device),
+    facts = dict(scale=scale, device=str(device), processes=ctx.world_size, strategy=strategy, bf16=bf16,
                  threads=torch.get_num_threads(), load_average_at_start=round(load, 2),
-                 dit_params=state.model.num_params(), dit_steps=state.step,
+                 dit_params=state.module.num_params(), dit_steps=state.step,
                  autoencoder_psnr_db=round(psnr(truth.video, recon), 2),
                  autoencoder_seconds=round(ae_time, 1), train_seconds=round(train_time, 1),
                  sampling_seconds_per_clip_batched=round(sample_time, 4),

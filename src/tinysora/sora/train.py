@@ -20,17 +20,22 @@ One config, :data:`SORA_CONFIG`, holds every size at every scale. The stages:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
+import pickle
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import torch
+import torch.distributed as dist
 
 from tinysora.config import Scaled
 from tinysora.data import caption_en, caption_zh, make_clips
 from tinysora.diffusion import DDPM, Objective, RectifiedFlow, linear_beta_schedule
+from tinysora.distributed import (Distributed, autocast, full_state_dict, load_full_state_dict, shard_generator,
+                                  unwrap, wrap_model)
 from tinysora.runtime import progress, seed_everything
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
@@ -181,21 +186,33 @@ def frame_mask(batch: int, frames: int, prob: float, generator: torch.Generator)
 
 @dataclass
 class TrainState:
-    """Everything a checkpoint holds: resuming from it continues the run exactly."""
+    """Everything a checkpoint holds: resuming from it continues the run exactly.
 
-    model: VideoDiT
+    ``model`` is the training model as wrapped for the strategy (DDP or FSDP2; :attr:`module` is the
+    plain VideoDiT inside); ``ema`` is a full, plain copy on every rank, used for sampling.
+    """
+
+    model: torch.nn.Module
     ema: VideoDiT
     optimizer: torch.optim.Optimizer
     step: int = 0
     losses: list = field(default_factory=list)
+    data_shards: int = 1
+
+    @property
+    def module(self) -> VideoDiT:
+        return unwrap(self.model)
 
 
-def make_train_state(cfg: SimpleNamespace, device: str | torch.device = "cpu") -> TrainState:
+def make_train_state(cfg: SimpleNamespace, device: str | torch.device = "cpu", ctx: Distributed = Distributed(),
+                     strategy: str = "none") -> TrainState:
+    """A fresh DiT, its EMA and AdamW; the model wrapped for ``strategy`` before the optimizer sees it."""
     seed_everything(cfg.seed)
     model = make_dit(cfg).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
+    model = wrap_model(model, ctx, strategy)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    return TrainState(model, ema, optimizer)
+    return TrainState(model, ema, optimizer, data_shards=ctx.world_size)
 
 
 def learning_rate(cfg: SimpleNamespace, step: int) -> float:
@@ -206,69 +223,128 @@ def learning_rate(cfg: SimpleNamespace, step: int) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
 
 
-def save_checkpoint(path: str, state: TrainState, cfg: SimpleNamespace, ae: VideoAutoencoder | None = None) -> None:
-    """Model, EMA, optimizer, step, losses, torch's global RNG and the config, atomically."""
+def save_checkpoint(path: str, state: TrainState, cfg: SimpleNamespace, ae: VideoAutoencoder | None = None,
+                    ctx: Distributed = Distributed()) -> None:
+    """Model, EMA, optimizer, step, losses, torch's RNG and the config (plain values), atomically.
+
+    Every rank must call it (FSDP gathers its shards); rank 0 writes. The file holds only tensors and
+    plain Python values, so it loads with ``weights_only=True`` in any number of processes.
+    """
+    model_state, optimizer_state = full_state_dict(state.model, state.optimizer)
+    if not ctx.is_main:
+        return
     tmp = path + ".tmp"
-    torch.save(dict(model=state.model.state_dict(), ema=state.ema.state_dict(),
-                    optimizer=state.optimizer.state_dict(), step=state.step, losses=state.losses,
-                    rng=torch.get_rng_state(), config=vars(cfg),
-                    autoencoder=None if ae is None else ae.state_dict()), tmp)
+    torch.save(dict(model=model_state, ema=state.ema.state_dict(), optimizer=optimizer_state, step=state.step,
+                    losses=list(state.losses), data_shards=state.data_shards, rng=torch.get_rng_state(),
+                    config=vars(cfg), autoencoder=None if ae is None else ae.state_dict()), tmp)
     os.replace(tmp, path)
 
 
+def read_checkpoint(path: str) -> dict:
+    """The checkpoint at ``path`` as data: tensors and plain values only, never pickled objects."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path} holds pickled Python objects, not only tensors and plain values; refusing to "
+                         f"load it, since unpickling a stranger's file can run code ({error})") from None
+
+
 def load_checkpoint(path: str, state: TrainState) -> dict:
-    """Restore ``state`` in place from ``path``; returns the whole checkpoint dict."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    state.model.load_state_dict(ckpt["model"])
+    """Restore ``state`` in place from ``path`` (written by any number of processes); returns the dict."""
+    ckpt = read_checkpoint(path)
+    load_full_state_dict(state.model, state.optimizer, ckpt["model"], ckpt["optimizer"])
     state.ema.load_state_dict(ckpt["ema"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
     state.step, state.losses = ckpt["step"], list(ckpt["losses"])
+    state.data_shards = ckpt.get("data_shards", 1)
     torch.set_rng_state(ckpt["rng"])
     return ckpt
 
 
+def my_shards(data_shards: int, ctx: Distributed) -> range:
+    """The shards of every step's batch that this rank trains on (the world size must divide them)."""
+    if data_shards % ctx.world_size:
+        raise ValueError(f"the run draws each batch as {data_shards} data shards, which do not divide between "
+                         f"{ctx.world_size} processes; use a number of processes that divides {data_shards}")
+    per_rank = data_shards // ctx.world_size
+    return range(ctx.rank * per_rank, (ctx.rank + 1) * per_rank)
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    """A parameter as one whole tensor (FSDP's DTensor shards gathered)."""
+    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+
+
 def train_dit(cfg: SimpleNamespace, pool: list[LatentBucket], state: TrainState | None = None,
               checkpoint: str | None = None, stop_at: int | None = None,
-              ae: VideoAutoencoder | None = None) -> TrainState:
+              ae: VideoAutoencoder | None = None, *, ctx: Distributed = Distributed(), strategy: str = "none",
+              data_shards: int | None = None, bf16: bool = False) -> TrainState:
     """Train the video DiT on the latent pool up to ``cfg.steps`` (or ``stop_at``) steps.
 
     With ``checkpoint`` set, saves there every ``cfg.checkpoint_every`` steps and at the end, and
     resumes from it first when the file exists.
+
+    Several processes (``ctx`` from :func:`tinysora.distributed.init_distributed`, ``strategy`` "ddp" or
+    "fsdp"): each step's batch is drawn as ``data_shards`` shards (default: one per process), each from its
+    own random stream, and each rank trains on its share; so one process with ``data_shards=2`` repeats a
+    two-process run, and a checkpoint resumes under any number of processes that divides its shards.
+    ``bf16``: autocast the forward and the loss to bfloat16.
     """
     device = pool[0].latents.device
-    state = make_train_state(cfg, device) if state is None else state
+    state = make_train_state(cfg, device, ctx, strategy) if state is None else state
+    if data_shards is not None:
+        state.data_shards = data_shards
     if checkpoint is not None and os.path.exists(checkpoint):
         load_checkpoint(checkpoint, state)
+        if state.data_shards % ctx.world_size:
+            print(f"the checkpoint drew {state.data_shards} data shards a step, which {ctx.world_size} processes "
+                  f"cannot share: continuing with {ctx.world_size} (the data stream changes from here)")
+            state.data_shards = ctx.world_size
+    shards = my_shards(state.data_shards, ctx)
+    if cfg.batch % state.data_shards:
+        raise ValueError(f"batch {cfg.batch} does not divide into {state.data_shards} data shards "
+                         f"(one per process by default): choose a batch that is a multiple of {state.data_shards}")
     objective = make_objective(cfg)
-    model, tokenizer = state.model, state.model.tokenizer
+    model, module = state.model, state.module
+    tokenizer = module.tokenizer
     shares = torch.tensor([bucket.share for bucket in pool])
     base_tokens = pool[0].latents[0].numel()
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     model.train()
-    for step in progress(range(state.step, end), desc="video DiT", initial=state.step, total=end):
+    steps = range(state.step, end)
+    for step in progress(steps, desc="video DiT", initial=state.step, total=end, disable=not ctx.is_main):
         g = step_generator(cfg.seed, step)
-        bucket = pool[int(torch.multinomial(shares, 1, generator=g))]
-        batch = max(2, round(cfg.batch * base_tokens / bucket.latents[0].numel()))
-        idx = torch.randint(len(bucket.latents), (batch,), generator=g)
-        z = bucket.latents[idx.to(device)]
-        ids = model.text.drop(tokenizer.encode(captions_for([bucket.combos[i] for i in idx.tolist()], g)), g)
-        ids = ids.to(device)
-        keep = frame_mask(batch, bucket.frames, cfg.mask_prob, g)
-        loss = objective.loss(lambda x, t, ids=ids: model(x, t, ids), z, g, keep=keep)
-
+        bucket = pool[int(torch.multinomial(shares, 1, generator=g))]       # the same bucket on every rank
+        batch = max(1, round(cfg.batch * base_tokens / bucket.latents[0].numel() / state.data_shards))
         for group in state.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        step_loss = torch.zeros((), device=device)
+        for i, shard in enumerate(shards):
+            gs = g if state.data_shards == 1 else shard_generator(cfg.seed, step, shard, state.data_shards)
+            idx = torch.randint(len(bucket.latents), (batch,), generator=gs)
+            z = bucket.latents[idx.to(device)]
+            ids = module.text.drop(tokenizer.encode(captions_for([bucket.combos[j] for j in idx.tolist()], gs)), gs)
+            ids = ids.to(device)
+            keep = frame_mask(batch, bucket.frames, cfg.mask_prob, gs)
+            last = i == len(shards) - 1
+            sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                with autocast(device, bf16):
+                    loss = objective.loss(lambda x, t, ids=ids: model(x, t, ids), z, gs, keep=keep)
+                (loss / len(shards)).backward()
+            step_loss += loss.detach() / len(shards)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         state.optimizer.step()
         with torch.no_grad():                      # EMA, warmed up: decay min(ema, (1+s)/(10+s))
             decay = min(cfg.ema, (1 + step) / (10 + step))
             for p_ema, p in zip(state.ema.parameters(), model.parameters()):
-                p_ema.lerp_(p, 1 - decay)
-        state.losses.append(loss.item())
+                p_ema.lerp_(_full(p), 1 - decay)
+        if ctx.is_distributed:                     # the logged loss is the mean over every rank's shards
+            dist.all_reduce(step_loss)
+            step_loss /= ctx.world_size
+        state.losses.append(step_loss.item())
         state.step = step + 1
         if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == end):
-            save_checkpoint(checkpoint, state, cfg, ae)
+            save_checkpoint(checkpoint, state, cfg, ae, ctx)
     model.eval()
     return state
