@@ -143,7 +143,9 @@ class Clips:
             box; see the module docstring for the coordinate convention).
         velocities: float32 (N, T, 2), velocity (vx, vy) in pixels per frame at each frame (after
             a bounce it already points away from the wall).
-        colour, shape, direction: length-N lists of names from COLOURS, SHAPES, DIRECTIONS.
+        colour: length-N list of names from COLOURS.
+        shape: length-N list of names from SHAPES.
+        direction: length-N list of names from DIRECTIONS.
         speed: float32 (N,), pixels per frame.
         radius: the half-extent r of every object, in pixels.
 
