@@ -15,8 +15,14 @@ import torch
 
 from tinysora.distributed import Distributed
 from tinysora.sora import TinySora
-from tinysora.sora.train import SORA_CONFIG, build_latent_pool, my_shards, read_checkpoint, train_dit, \
-    train_video_autoencoder
+from tinysora.sora.train import (
+    SORA_CONFIG,
+    build_latent_pool,
+    my_shards,
+    read_checkpoint,
+    train_dit,
+    train_video_autoencoder,
+)
 
 
 def free_port() -> int:

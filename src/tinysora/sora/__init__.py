@@ -99,8 +99,15 @@ buckets 35% of the steps instead of 20% raised tall persistence to 0.54 but cost
 their smoothness (0.91 -> 0.77), so the shares stayed.
 """
 
-from tinysora.sora.capabilities import (TinySora, extend, image_to_video, sample_latents, seamless_loop,
-                                        text_to_video, video_to_video)
+from tinysora.sora.capabilities import (
+                                        TinySora,
+                                        extend,
+                                        image_to_video,
+                                        sample_latents,
+                                        seamless_loop,
+                                        text_to_video,
+                                        video_to_video,
+)
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.sora.text import CaptionTokenizer, TextEncoder
 from tinysora.sora.train import SORA_CONFIG, train_dit, train_video_autoencoder

@@ -6,6 +6,7 @@ On several processes: ``torchrun --standalone --nproc_per_node=N -m tinysora.sor
 from __future__ import annotations
 
 import argparse
+import ast
 
 from tinysora.config import SCALES, current_scale
 from tinysora.distributed import STRATEGIES
@@ -30,7 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--train-only", action="store_true", help="stop after training: no evaluation or report")
     train.add_argument("--stop-at", type=int, default=None,
                        help="stop the DiT after this step and skip the report (the same command resumes later)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="replace a config value, e.g. --set steps=500 (repeatable; values as Python literals)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parser.error(f"--set {key}: {value!r} is not a Python literal (a number, string, tuple, ...)")
     if args.data_shards is not None and args.data_shards < 1:
         parser.error(f"--data-shards must be at least 1, got {args.data_shards}")
 
@@ -38,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run(args.scale or current_scale(), args.out, threads=args.threads, capabilities=not args.no_capabilities,
         strategy=args.strategy, data_shards=args.data_shards, bf16=args.bf16,
-        train_only=args.train_only or args.stop_at is not None, stop_at=args.stop_at)
+        train_only=args.train_only or args.stop_at is not None, stop_at=args.stop_at, overrides=overrides)
 
 
 if __name__ == "__main__":

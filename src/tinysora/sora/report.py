@@ -24,13 +24,12 @@ import numpy as np
 import torch
 
 from tinysora.data import COLOURS, TEST_COMBOS, caption_en, make_clips
-from tinysora.distributed import init_distributed, shutdown
+from tinysora.distributed import init_distributed, shutdown, state_bytes
 from tinysora.runtime import pick_device
-from tinysora.sora.capabilities import (TinySora, extend, image_to_video, seamless_loop, text_to_video,
-                                        video_to_video)
-from tinysora.sora.train import (SORA_CONFIG, build_latent_pool, train_dit, train_video_autoencoder)
-from tinysora.video.autoencoder import psnr
+from tinysora.sora.capabilities import TinySora, extend, image_to_video, seamless_loop, text_to_video, video_to_video
+from tinysora.sora.train import SORA_CONFIG, build_latent_pool, train_dit, train_video_autoencoder
 from tinysora.video import metrics
+from tinysora.video.autoencoder import psnr
 from tinysora.video.metrics import analyse_clips, score_clips
 
 METRICS = ("colour_acc", "shape_acc", "direction_acc", "persistence", "smoothness", "consistency", "all_acc")
@@ -183,19 +182,24 @@ def save_gif(video: torch.Tensor, path: str, zoom: int = 8, per_row: int = 6, ms
 
 def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool = True, strategy: str = "none",
         data_shards: int | None = None, bf16: bool = False, train_only: bool = False,
-        stop_at: int | None = None) -> dict | None:
+        stop_at: int | None = None, overrides: dict | None = None) -> dict | None:
     """Train from nothing at ``scale`` (resuming from ``out/checkpoint.pt``), evaluate, report.
 
     Under torchrun every rank trains its own copy of the autoencoder (the same seed gives the same
     weights) and its share of the DiT's batches (``strategy`` "ddp" or "fsdp"); rank 0 alone writes the
     checkpoint, evaluates and reports, and the others return None. ``train_only`` stops after training,
-    ``stop_at`` after that DiT step (the same call resumes from the checkpoint).
+    ``stop_at`` after that DiT step (the same call resumes from the checkpoint). ``overrides`` replace
+    config values (``{"steps": 500}``); an unknown key is an error.
     """
     if threads is not None:
         torch.set_num_threads(threads)
     ctx = init_distributed(pick_device().type)
     os.makedirs(out, exist_ok=True)
     cfg = SORA_CONFIG.pick(scale)
+    for key, value in (overrides or {}).items():
+        if not hasattr(cfg, key):
+            raise ValueError(f"unknown config key {key!r}; the {scale} config has {', '.join(sorted(vars(cfg)))}")
+        setattr(cfg, key, value)
     device = ctx.device
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     start = time.time()
@@ -205,6 +209,12 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
     state = train_dit(cfg, pool, checkpoint=os.path.join(out, "checkpoint.pt"), ae=ae, ctx=ctx, strategy=strategy,
                       data_shards=data_shards, bf16=bf16, stop_at=stop_at)
     train_time = time.time() - start
+    held = state_bytes(state.model, state.optimizer)              # this rank's training state (its shards)
+    if ctx.is_main:
+        with open(os.path.join(out, "training_state.json"), "w") as f:
+            json.dump(dict(processes=ctx.world_size, strategy=strategy if ctx.is_distributed else "none",
+                           parameters=state.module.num_params(), bytes_on_rank0=held,
+                           train_seconds=round(train_time, 1), dit_steps=state.step), f, indent=2)
     shutdown(ctx)
     if train_only or not ctx.is_main:
         return None

@@ -34,8 +34,15 @@ import torch.distributed as dist
 from tinysora.config import Scaled
 from tinysora.data import caption_en, caption_zh, make_clips
 from tinysora.diffusion import DDPM, Objective, RectifiedFlow, linear_beta_schedule
-from tinysora.distributed import (Distributed, autocast, full_state_dict, load_full_state_dict, shard_generator,
-                                  unwrap, wrap_model)
+from tinysora.distributed import (
+    Distributed,
+    autocast,
+    full_state_dict,
+    load_full_state_dict,
+    shard_generator,
+    unwrap,
+    wrap_model,
+)
 from tinysora.runtime import progress, seed_everything
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
