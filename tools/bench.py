@@ -22,7 +22,8 @@ def time_notebook(path: Path) -> tuple[float, str]:
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     try:
-        NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+        resources = {"metadata": {"path": str(ROOT / "chapters")}}
+        NotebookClient(notebook, timeout=1800, kernel_name="python3", resources=resources).execute()
         status = "ok"
     except Exception as error:  # report and go on: a benchmark lists every chapter
         status = f"FAILED: {type(error).__name__}"

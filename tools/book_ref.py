@@ -1,7 +1,11 @@
-"""The repository URL and ref the book was built from, and the install cell made from them.
+"""The repository URL and the release the book was built from, and the install cell made from them.
 
-`_config.yml` is the one place that names them (`repository.url`, `repository.branch`); the
-launch buttons read it there, and every chapter's first code cell is generated from it here.
+`_config.yml` is the one place that names them (`repository.url`, and `repository.branch`, which
+holds the release: a tag such as ``v0.1.0`` or a commit, never a branch that moves); the launch
+buttons read it there, and every chapter's first code cell is generated from it here. A release
+sets it with ``python3 tools/dev.py sync --ref v0.2.0`` (CONTRIBUTING.md, "Releasing the book").
+
+    python3 tools/book_ref.py        prints the release ref (the Pages workflow compares it with the tag)
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from pathlib import Path
 
 INSTALL_MARKER = "# tinysora install cell"
+ROOT_CONFIG = Path(__file__).resolve().parent.parent / "_config.yml"
+REF = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/-]*")
 
 
 def repository(root: Path) -> tuple[str, str]:
@@ -23,6 +29,27 @@ def repository(root: Path) -> tuple[str, str]:
     if not fields.get("url") or not fields.get("branch"):
         raise ValueError("_config.yml's repository: block needs both url and branch")
     return fields["url"].rstrip("/"), fields["branch"]
+
+
+def is_release(ref: str, version: str) -> bool:
+    """A ref the book may install from: the tag ``v<version>`` of this version, or a full commit hash."""
+    return ref == f"v{version}" or re.fullmatch(r"[0-9a-f]{40}", ref) is not None
+
+
+def set_ref(root: Path, ref: str) -> None:
+    """Write ``ref`` as ``repository.branch`` into ``_config.yml``, leaving every other line as it is."""
+    if not REF.fullmatch(ref):
+        raise ValueError(f"{ref!r} is not a git tag or commit")
+    path = root / "_config.yml"
+    text = path.read_text()
+    block = re.search(r"^repository:\n((?:[ \t]+.*\n)+)", text, flags=re.M)
+    if block is None:
+        raise ValueError("_config.yml has no repository: block")
+    new_block, count = re.subn(r"^(\s+branch:\s*)\S+(.*)$", lambda m: f"{m.group(1)}{ref}{m.group(2)}",
+                               block.group(1), count=1, flags=re.M)
+    if count != 1:
+        raise ValueError("_config.yml's repository: block has no branch: line")
+    path.write_text(text[:block.start(1)] + new_block + text[block.end(1):])
 
 
 def install_cell_source(root: Path) -> str:
@@ -59,3 +86,7 @@ def sync_install_cells(root: Path) -> list[Path]:
             path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
             changed.append(path)
     return changed
+
+
+if __name__ == "__main__":
+    print(repository(ROOT_CONFIG.parent)[1])

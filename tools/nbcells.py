@@ -62,8 +62,8 @@ class Notebook:
         """A coding answer; its body must sit between ### BEGIN SOLUTION and ### END SOLUTION."""
         if "### BEGIN SOLUTION" not in source or "### END SOLUTION" not in source:
             raise ValueError(f"{label}: a coding solution needs ### BEGIN SOLUTION / ### END SOLUTION markers")
-        self._add("code", source, {"tags": ["hide-input"],
-                                   "nbgrader": _nbgrader(f"{label}-solution", grade=False, solution=True, locked=False)})
+        meta = _nbgrader(f"{label}-solution", grade=False, solution=True, locked=False)
+        self._add("code", source, {"tags": ["hide-input"], "nbgrader": meta})
 
     def check(self, label: str, source: str, points: int = 1) -> None:
         """The autograder test cell that follows a coding solution."""
