@@ -4,16 +4,12 @@ Two launches of `python -m tinysora.sora train --scale smoke` (DDP stopped at st
 are compared with the same training in this process, drawing both data shards of every step.
 """
 
-import os
-import socket
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from tinysora.distributed import Distributed
+from tinysora.distributed import Distributed, torchrun
 from tinysora.sora import TinySora
 from tinysora.sora.train import (
     SORA_CONFIG,
@@ -25,26 +21,16 @@ from tinysora.sora.train import (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun(out, *args) -> None:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={free_port()}", "-m", "tinysora.sora", "train", "--scale", "smoke", "--out",
-               str(out), "--train-only", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TINYSORA_BATCH": "1"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def train_smoke(out, *args) -> None:
+    torchrun(["tinysora.sora", "train", "--scale", "smoke", "--out", str(out), "--train-only", *args], 2,
+             env={"OMP_NUM_THREADS": "1", "TINYSORA_BATCH": "1"}, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("torchrun")
-    torchrun(out / "ddp", "--strategy", "ddp", "--stop-at", "20")
-    torchrun(out / "fsdp", "--strategy", "fsdp")
+    train_smoke(out / "ddp", "--strategy", "ddp", "--stop-at", "20")
+    train_smoke(out / "fsdp", "--strategy", "fsdp")
     return out
 
 

@@ -17,6 +17,8 @@ A map of the module:
   what a rank holds.
 * :func:`autocast` is bf16 mixed precision on CPU and CUDA (no gradient scaler: bf16 keeps fp32's
   exponent range).
+* :func:`torchrun` launches a module on this machine's loopback with N processes (for notebooks and
+  tests; on a cluster, call ``torchrun`` itself).
 
 Launch::
 
@@ -27,6 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -192,3 +197,36 @@ def autocast(device: torch.device | str, enabled: bool) -> contextlib.AbstractCo
     """bf16 autocast on ``device`` when ``enabled`` (matmuls in bf16, reductions kept in fp32)."""
     device_type = torch.device(device).type
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def torchrun(module_args: list[str], processes: int, *, env: dict | None = None, echo: bool = False,
+             timeout: float | None = None) -> str:
+    """Run ``python -m torch.distributed.run --nproc_per_node=processes -m <module_args>`` on 127.0.0.1.
+
+    Returns everything the processes printed (``echo``: also shown as it arrives, progress bars
+    included); a failed launch raises RuntimeError with the end of that output.
+    """
+    if not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive int, got {processes!r}")
+    with socket.socket() as probe:                         # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+               "--master_addr=127.0.0.1", f"--master_port={port}", "-m", *module_args]
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    chunks = []
+    try:
+        for chunk in iter(lambda: process.stdout.read1(4096), b""):
+            chunks.append(chunk.decode(errors="replace"))
+            if echo:
+                sys.stdout.write(chunks[-1])
+                sys.stdout.flush()
+        code = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(chunks)
+    if code:
+        raise RuntimeError(f"torchrun {' '.join(module_args)} failed (exit {code}):\n" + output[-3000:])
+    return output
