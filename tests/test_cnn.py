@@ -216,3 +216,14 @@ def test_confusion_matrix_counts_pairs():
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 1]])
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         cnn.confusion_matrix([0, 3], [0, 0], 3)
+
+
+def test_sliding_kernel_schematic_checks_its_fit():
+    import matplotlib
+    matplotlib.use("Agg")
+    from tinysora.plotting import draw_sliding_kernel
+
+    ax = draw_sliding_kernel(5, 5, 3, (1, 2))
+    assert len(ax.patches) == 25 + 9 + 9
+    with pytest.raises(ValueError, match="does not fit"):
+        draw_sliding_kernel(5, 5, 3, (3, 0))

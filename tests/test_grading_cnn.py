@@ -1,79 +1,63 @@
 import numpy as np
 import pytest
-from scipy.signal import convolve2d, correlate2d
 
 from tinysora import cnn
 from tinysora.grading import CheckFailed
 from tinysora.grading import cnn as grade
 
 
+def depthwise_by_loops(x, weight):
+    return np.stack([cnn.conv2d(x[:, c:c + 1], weight[c][None, None]) for c in range(x.shape[1])], axis=1)[:, :, 0]
+
+
+def input_grad_by_flip(grad_out, weight):
+    k = weight.shape[2]
+    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))   # (C_in, C_out, k, k)
+    return cnn.conv2d(grad_out, flipped, padding=k - 1)
+
+
 def test_right_answers_pass():
-    grade.check_convolve2d(grade.reference_convolve2d)
-    grade.check_convolve2d(cnn.convolve2d_true)
-    grade.check_max_pool2d(grade.reference_max_pool2d)
-    grade.check_max_pool2d(lambda x, k, s: cnn.max_pool2d(x, k, s))
-    grade.check_receptive_field(grade.reference_receptive_field)
+    grade.check_depthwise_conv2d(grade.reference_depthwise_conv2d)
+    grade.check_depthwise_conv2d(depthwise_by_loops)
+    grade.check_conv2d_input_grad(grade.reference_conv2d_input_grad)
+    grade.check_conv2d_input_grad(input_grad_by_flip)
 
 
 def test_not_written_yet_is_reported():
     def stub(*args):
         raise NotImplementedError()
 
-    for check in (grade.check_convolve2d, grade.check_max_pool2d, grade.check_receptive_field):
+    for check in (grade.check_depthwise_conv2d, grade.check_conv2d_input_grad):
         with pytest.raises(CheckFailed, match="not written yet"):
             check(stub)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda image, kernel: correlate2d(image, kernel, mode="valid"), "cross-correlation"),
-    (lambda image, kernel: correlate2d(image, kernel[::-1], mode="valid"), "upside down only"),
-    (lambda image, kernel: correlate2d(image, kernel[:, ::-1], mode="valid"), "left-right only"),
-    (lambda image, kernel: np.convolve(image.ravel(), kernel.ravel(), "full"), "returned shape"),
-    (lambda image, kernel: convolve2d(image, kernel, mode="full"), "'full' convolution"),
-    (lambda image, kernel: image[:2, :2], "returned shape"),
-    (lambda image, kernel: "no", "should be an array"),
-])
-def test_convolve2d_mistakes_are_named(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        grade.check_convolve2d(wrong)
+def test_ordinary_convolution_is_not_depthwise():
+    def ordinary(x, weight):
+        return cnn.conv2d(x, np.repeat(weight[None], x.shape[1], axis=0))
+
+    with pytest.raises(CheckFailed, match="sums over the input channels"):
+        grade.check_depthwise_conv2d(ordinary)
 
 
-def avg_pool(x, k, s):
-    return cnn.sliding_windows(x, k, s).mean(axis=(-2, -1))
+def test_depthwise_that_merges_channels_is_a_shape_error():
+    with pytest.raises(CheckFailed, match="one output channel per input channel"):
+        grade.check_depthwise_conv2d(lambda x, w: depthwise_by_loops(x, w).sum(1, keepdims=True))
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (avg_pool, "averages each window"),
-    (lambda x, k, s: cnn.max_pool2d(x, k, k), "steps by the kernel size"),
-    (lambda x, k, s: cnn.max_pool2d(x, k, 1), "one pixel at a time"),
-    (lambda x, k, s: cnn.max_pool2d(x, k, s).max(axis=1, keepdims=True), "channel count stays 3"),
-    (lambda x, k, s: cnn.max_pool2d(x, k, s) + 1e-3, "off by"),
-    (lambda x, k, s: x[0], "returned shape"),
-])
-def test_max_pool2d_mistakes_are_named(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        grade.check_max_pool2d(wrong)
+def test_input_grad_without_the_flip_is_named():
+    def unflipped(grad_out, weight):
+        return cnn.conv2d(grad_out, np.ascontiguousarray(weight.transpose(1, 0, 2, 3)), padding=weight.shape[2] - 1)
+
+    with pytest.raises(CheckFailed, match="flipped in both directions"):
+        grade.check_conv2d_input_grad(unflipped)
 
 
-def ignores_strides(layers):
-    return 1 + sum(k - 1 for k, _ in layers)
+def test_input_grad_of_the_wrong_size_is_a_shape_error():
+    def same_size(grad_out, weight):
+        k = weight.shape[2]
+        h, w = grad_out.shape[2:]
+        return input_grad_by_flip(grad_out, weight)[:, :, k // 2:k // 2 + h, k // 2:k // 2 + w]
 
-
-def own_stride_too(layers):
-    size, jump = 1, 1
-    for k, s in layers:
-        jump *= s
-        size += (k - 1) * jump
-    return size
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (ignores_strides, "ignores the strides"),
-    (own_stride_too, "its own stride too"),
-    (lambda layers: int(np.prod([k for k, _ in layers])), "do not multiply"),
-    (lambda layers: 7, "expected"),
-    (lambda layers: "big", "one number"),
-])
-def test_receptive_field_mistakes_are_named(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        grade.check_receptive_field(wrong)
+    with pytest.raises(CheckFailed, match="returned shape"):
+        grade.check_conv2d_input_grad(same_size)

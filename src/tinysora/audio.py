@@ -32,6 +32,8 @@ import numpy as np
 from einops import rearrange
 from scipy.signal import lfilter
 
+from tinysora.runtime import progress
+
 SAMPLE_RATE = 16_000
 
 # ----------------------------------------------------------------------------- Fourier transforms
@@ -506,14 +508,15 @@ class SpokenWords:
 
 def make_spoken_words(n_per_word: int, seed: int = 0, vocabulary: Sequence[str] = WORDS,
                       sample_rate: int = SAMPLE_RATE, n_speakers: int | None = None,
-                      duration: float | None = None) -> SpokenWords:
+                      duration: float | None = None, desc: str | None = None) -> SpokenWords:
     """``n_per_word`` utterances of every word in ``vocabulary``, shuffled, deterministic from ``seed``.
 
     Each utterance has its own random voice (:func:`random_speaker`), or one of ``n_speakers``
     voices drawn first. Different seeds give different speakers: use one seed to train and another
     to test, and the test measures recognition of voices never heard. With ``duration`` every
     utterance is a clip of that many seconds, the word at a random time in it (see :func:`synthesize`);
-    :data:`CLIP_SECONDS` fits every word of :data:`WORDS` at the slowest rate.
+    :data:`CLIP_SECONDS` fits every word of :data:`WORDS` at the slowest rate. With ``desc`` a
+    progress bar of that name counts the utterances.
     """
     if not isinstance(n_per_word, (int, np.integer)) or n_per_word <= 0:
         raise ValueError(f"n_per_word must be a positive int, got {n_per_word!r}")
@@ -528,7 +531,7 @@ def make_spoken_words(n_per_word: int, seed: int = 0, vocabulary: Sequence[str] 
     voices = [random_speaker(rng) for _ in range(n_speakers)] if n_speakers else None
     labels = rng.permutation(np.repeat(np.arange(len(vocabulary)), n_per_word))
     waveforms, speakers = [], []
-    for label in labels:
+    for label in progress(labels, desc=desc, disable=desc is None):
         speaker = voices[rng.integers(len(voices))] if voices else random_speaker(rng)
         waveforms.append(synthesize(vocabulary[label], speaker, sample_rate, seed=int(rng.integers(2**31)),
                                     duration=duration))
