@@ -30,12 +30,13 @@ Map of the file, in the order the chapter meets it:
 * **HuBERT targets** -- :func:`dct_matrix` and :func:`mfcc` (a DCT-II written out),
   :func:`kmeans` (Lloyd's algorithm with k-means++ seeding), :func:`assign_clusters`.
 * **Evaluation** -- :func:`features` (what later chapters use), :func:`probe_accuracy` (a linear
-  probe on mean-pooled features), :func:`normalized_mutual_information`.
+  probe on mean-pooled clips or on single frames), :func:`normalized_mutual_information`.
 
 For chapter 10 and anything else that needs speech features::
 
-    encoder = pretrain_bestrq(train.logmel, SpeechConfig(), steps=600).encoder
-    z = features(encoder, logmel)            # (B, T // cfg.stack, cfg.d_model), full input, eval mode
+    train = make_speech(30, seed=0)                                 # 300 clips, (300, 101, 40) log-mel
+    encoder = pretrain_bestrq(train.logmel, SpeechConfig(), steps=400).encoder    # ~20 s on one core
+    z = features(encoder, log_mel_frames(waves))   # (B, T // 4, 64): full input, eval mode, on the CPU
 
 Shapes: log-mel is ``(B, T, n_mels)`` (time first, unlike :mod:`tinysora.audio`'s (n_mels, T));
 everything after stacking lives on the stacked grid ``T' = T // stack`` (40 ms frames by default).
@@ -278,9 +279,9 @@ class SpeechConfig:
 
     n_mels: int = 40
     stack: int = 4             # log-mel frames per encoder frame (4 x 10 ms = 40 ms)
-    d_model: int = 96
+    d_model: int = 64         # the defaults are chapter 09's cpu scale
     n_heads: int = 4
-    n_layers: int = 3
+    n_layers: int = 2
     conv_kernel: int = 7       # depthwise convolution, in encoder frames
     ffn_mult: int = 4
     dropout: float = 0.1
