@@ -12,11 +12,6 @@ import importlib
 import pkgutil
 import re
 
-from docutils import nodes
-from docutils.statemachine import StringList
-from sphinx.util.docutils import SphinxDirective
-from sphinx.util.nodes import nested_parse_with_titles
-
 
 def module_names(package: str = "tinysora") -> list[str]:
     """The package and every module below it, in order, without ``__main__`` entry points."""
@@ -25,20 +20,8 @@ def module_names(package: str = "tinysora") -> list[str]:
     return [package, *sorted(name for name in found if not name.endswith(".__main__"))]
 
 
-class TinysoraAPI(SphinxDirective):
-    """``.. tinysora-api::`` -- one section per module, each with its ``automodule``."""
-
-    def run(self) -> list[nodes.Node]:
-        sections = []
-        for name in module_names():
-            section = nodes.section(ids=[nodes.make_id(f"module-section-{name}")], names=[name])
-            section += nodes.title(text=name)
-            lines = StringList([f".. automodule:: {name}", "   :members:", "   :undoc-members:",
-                                "   :show-inheritance:", ""],
-                               source=f"tinysora-api:{name}")
-            nested_parse_with_titles(self.state, lines, section)
-            sections.append(section)
-        return sections
+def automodule_lines(name: str) -> list[str]:
+    return [f".. automodule:: {name}", "   :members:", "   :undoc-members:", "   :show-inheritance:", ""]
 
 
 def keep_attribute_text(app, what: str, name: str, obj, options, lines: list[str]) -> None:
@@ -80,6 +63,24 @@ def literal_diagrams(app, what: str, name: str, obj, options, lines: list[str]) 
 
 
 def setup(app):
+    # Sphinx is imported here, not at the top: the functions above are unit-tested without it
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+    from sphinx.util.nodes import nested_parse_with_titles
+
+    class TinysoraAPI(SphinxDirective):
+        """``.. tinysora-api::`` -- one section per module, each with its ``automodule``."""
+
+        def run(self) -> list:
+            sections = []
+            for name in module_names():
+                section = nodes.section(ids=[nodes.make_id(f"module-section-{name}")], names=[name])
+                section += nodes.title(text=name)
+                nested_parse_with_titles(self.state, StringList(automodule_lines(name), source=f"api:{name}"), section)
+                sections.append(section)
+            return sections
+
     app.setup_extension("sphinx.ext.autodoc")
     app.setup_extension("sphinx.ext.napoleon")
     app.add_directive("tinysora-api", TinysoraAPI)
