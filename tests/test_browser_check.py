@@ -11,7 +11,8 @@ import pytest
 
 import browser_check as bc
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg"
+                       "==")  # 1x1 pixel
 REPO, REF = "https://github.com/owner/book", "v1.2.3"
 TOGGLE = """<style>.toggle-hidden > :not(.admonition-title) { display: none; }</style>
 <script>document.addEventListener("DOMContentLoaded", () => {
