@@ -413,6 +413,8 @@ def draw_unet(depth: int = 3, base: int = 16, size: int = 32, ax=None):
     ax.text(enc_x[0] - 1.15, 0.35, f"input\n{size}x{size}", fontsize=8, ha="center")
     for i in range(depth + 1):
         box(enc_x[i], i, f"DoubleConv\n{widths[i]} x {sides[i]}²", "tab:blue" if i < depth else "tab:purple")
+        if i == depth:
+            ax.text(enc_x[i], -i - 0.45, "bottleneck", ha="center", va="top", fontsize=8, color="tab:purple")
         if i < depth:
             ax.annotate("", xy=(enc_x[i + 1] - 0.2, -i - 0.7), xytext=(enc_x[i] + 0.2, -i - 0.3),
                         arrowprops=dict(arrowstyle="->", color="tab:red"))
