@@ -6,9 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from tinysora.gpt import (GPT, IGNORE, GPTConfig, compute_optimal, evaluate_lm, fit_power_law, gpt_parameter_count,
-                          hoffmann_loss, lm_examples, measure_flops, non_embedding_parameters, sample_texts,
-                          train_lm, training_flops)
+from tinysora.gpt import (
+    GPT,
+    IGNORE,
+    GPTConfig,
+    attention_training_flops,
+    compute_optimal,
+    evaluate_lm,
+    fit_power_law,
+    gpt_parameter_count,
+    hoffmann_loss,
+    lm_examples,
+    measure_flops,
+    non_embedding_parameters,
+    sample_texts,
+    train_lm,
+    training_flops,
+)
 from tinysora.tokenizer import CharTokenizer
 from tinysora.transformer import attention
 
@@ -114,17 +128,25 @@ def test_lm_examples_shift_and_ignore_padding():
     assert targets.tolist() == [[5, 6, 2, IGNORE], [7, 2, IGNORE, IGNORE]]
 
 
-def test_training_flops_measured_equal_six_n_d_of_the_matmul_weights():
+@pytest.mark.parametrize("batch, seq_len", [(4, 8), (2, 5)])
+def test_training_flops_measured_equal_six_n_d_plus_attention(batch, seq_len):
     model = _model()
     c = model.config
-    idx = torch.randint(13, (4, 8))
+    idx = torch.randint(13, (batch, seq_len))
 
     def step():
         _, loss = model(idx, idx)
         loss.backward()
 
     matmul_weights = c.n_layer * 12 * c.d_model**2 + c.vocab_size * c.d_model
-    assert measure_flops(step) == training_flops(matmul_weights, idx.numel())
+    expected = training_flops(matmul_weights, idx.numel()) + attention_training_flops(c.n_layer, c.d_model, seq_len,
+                                                                                      idx.numel())
+    assert measure_flops(step) == expected
+
+
+def test_attention_flops_refuse_bad_sizes():
+    with pytest.raises(ValueError, match="seq_len"):
+        attention_training_flops(2, 16, 0, 10)
 
 
 def test_hoffmann_formula_and_compute_optimum():

@@ -3,7 +3,7 @@
 Read top to bottom (nanoGPT's order): the causal self-attention with one fused q/k/v projection,
 the pre-LN block, the model (token + learned position embeddings, blocks, final LayerNorm, a head
 tied to the token embedding), sampling, then the numbers: parameter count, training FLOPs
-(6 N D), Hoffmann et al.'s L(N, D), and fitting a power law to our own sweep.
+(6 N D, plus attention's 12 L T D per token), Hoffmann et al.'s L(N, D), and fitting a power law to our own sweep.
 
 The feed-forward network of every block is ``tinysora.mlp.FFN`` (chapter 01) unless
 ``GPT(config, make_ffn=...)`` supplies another module: that is how chapter 08 drops a mixture of
@@ -301,14 +301,32 @@ def training_flops(n_params: float, n_tokens: float) -> float:
 def measure_flops(fn: Callable[[], object]) -> int:
     """FLOPs of the matrix multiplications that ``fn()`` runs, counted by torch's FlopCounterMode.
 
-    (On the CPU, torch does not count inside ``scaled_dot_product_attention``; the attention
-    scores add 2 * n_layer * T * D per token forward, small while T << 6 D.)
+    ``fn`` runs with PyTorch's math attention kernel, so ``scaled_dot_product_attention`` is two
+    plain batched products (q k^T and weights v, computed in full, masked or not) and is counted the
+    same on every device. (A fused kernel is counted per device: not at all on a CPU, as FlashAttention
+    on CUDA.) One training step of :class:`GPT` on B*T tokens counts
+    6 (12 L D^2 + V D) B T for the weights plus 12 L T D B T for attention.
     """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
+
+
+def attention_training_flops(n_layer: int, d_model: int, seq_len: int, n_tokens: float) -> float:
+    """FLOPs of the two T x T products of attention in a training step: 12 L T D per token.
+
+    Forward, per layer and token: q k^T is 2 T D, weights @ v another 2 T D; the backward doubles it.
+    Small next to 6 N while T << 6 D (N ~ 12 L D^2); it dominates for long sequences (chapter 06).
+    """
+    for name, value in (("n_layer", n_layer), ("d_model", d_model), ("seq_len", seq_len)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if n_tokens <= 0:
+        raise ValueError(f"n_tokens must be positive, got {n_tokens}")
+    return 12.0 * n_layer * seq_len * d_model * n_tokens
 
 
 # =============================================================================== scaling laws
