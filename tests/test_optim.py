@@ -87,3 +87,13 @@ def test_optimisers_skip_parameters_without_gradients():
     optim.Adam([p]).step()
     optim.SGD([p]).step()
     assert torch.equal(p, torch.ones(2))
+
+
+def test_computation_graph_schematic_needs_one_operation_per_edge():
+    import matplotlib
+    matplotlib.use("Agg")
+    from tinysora.plotting import draw_computation_graph
+
+    assert len(draw_computation_graph(["x", "y", "L"], ["f", "g"]).patches) == 3
+    with pytest.raises(ValueError, match="operation"):
+        draw_computation_graph(["x", "y"], ["f", "g"])

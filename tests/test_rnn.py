@@ -211,3 +211,14 @@ def test_lstm_solves_a_short_memory_task(one_thread):
     log = rnn.train_sequence_classifier(model, train, test, steps=150, lr=1e-2, eval_every=50)
     assert log.test_accuracy[-1] > 0.9
     assert model.rnn.bias_hh_l0.shape == (128,)
+
+
+def test_rnn_and_lstm_schematics_draw_and_check_their_arguments():
+    import matplotlib
+    matplotlib.use("Agg")
+    from tinysora.plotting import draw_lstm_cell, draw_unrolled_rnn
+
+    assert len(draw_unrolled_rnn(3).patches) == 2 * 3          # a cell and a read-out box per step
+    assert draw_lstm_cell().get_title().startswith("An LSTM cell")
+    with pytest.raises(ValueError, match="tokens"):
+        draw_unrolled_rnn(3, tokens=["a", "b"])
