@@ -222,6 +222,21 @@ def test_encoder_normalises_its_input_with_training_statistics(clips):
     torch.testing.assert_close(frames.std(dim=(0, 1)), torch.ones(160), atol=1e-4, rtol=0)
 
 
+def test_features_are_eval_mode_and_take_a_mask_or_fewer_layers(clips):
+    encoder = speech.ConformerEncoder(small_config(dropout=0.5))
+    encoder.set_input_statistics(clips.logmel)
+    full = speech.features(encoder, clips.logmel[:4])
+    assert encoder.training                                   # restored afterwards
+    torch.testing.assert_close(full, speech.features(encoder, clips.logmel[:4]))   # no dropout
+    mask = torch.zeros(4, 25, dtype=torch.bool)
+    mask[:, 10:14] = True
+    masked = speech.features(encoder, clips.logmel[:4], mask=mask)
+    assert not torch.allclose(masked[:, 12], full[:, 12])
+    assert speech.features(encoder, clips.logmel[:4], n_layers=1).shape == (4, 25, 32)
+    with pytest.raises(ValueError, match="mask"):
+        speech.features(encoder, clips.logmel[:4], mask=mask[:, :5])
+
+
 # ----------------------------------------------------------------------------- loss and training
 
 

@@ -131,12 +131,13 @@ def _syllable_of_sample(word: str, alignment, n_frames: int, hop: int) -> list[s
     return out
 
 
-def make_speech(n_per_word: int, seed: int = 0, vocabulary=audio.WORDS, hop_length: int = 160) -> SpeechData:
+def make_speech(n_per_word: int, seed: int = 0, vocabulary=audio.WORDS, hop_length: int = 160,
+                desc: str | None = "synthesising speech") -> SpeechData:
     """``n_per_word`` one-second clips of every word, each in a new random voice, with frame labels.
 
     Deterministic from ``seed``; different seeds draw different speakers (so a test set made with
     another seed holds voices never heard in training). Built on :func:`tinysora.audio.synthesize`
-    with ``return_alignment=True``.
+    with ``return_alignment=True``; ``desc`` labels the progress bar (None: no bar).
     """
     if not isinstance(n_per_word, (int, np.integer)) or n_per_word <= 0:
         raise ValueError(f"n_per_word must be a positive int, got {n_per_word!r}")
@@ -146,7 +147,7 @@ def make_speech(n_per_word: int, seed: int = 0, vocabulary=audio.WORDS, hop_leng
     rng = np.random.default_rng(seed)
     words = rng.permutation(np.repeat(np.arange(len(vocabulary)), n_per_word))
     waves, labels, speakers = [], [], []
-    for w in words:
+    for w in progress(words, desc=desc, disable=desc is None):
         speaker = audio.random_speaker(rng)
         wave, alignment = audio.synthesize(vocabulary[w], speaker, seed=int(rng.integers(2**31)),
                                            duration=audio.CLIP_SECONDS, return_alignment=True)
