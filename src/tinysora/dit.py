@@ -19,7 +19,9 @@ Read top to bottom in the order data meets it:
    seed's ``"additive"`` one; :meth:`DiT.forward_with_cfg` guides every channel;
    :data:`DIT_SIZES`, :func:`dit_config` and :func:`dit_macs` (the paper's Gflops formula);
 6. :class:`UViT` (Bao et al., 2023): time, label and patches all tokens, long skips from shallow to
-   deep blocks.
+   deep blocks;
+7. :func:`train_class_conditional`, :func:`heldout_loss`, :func:`sample_classes`: chapter 14's
+   training loop, fixed-noise evaluation and guided sampling, with any :mod:`tinysora.diffusion` objective.
 
 The video model of chapter 17 (:mod:`tinysora.sora.model`) uses the same blocks. Its conditioning
 ``c`` may be one vector per sample, (B, D), or one per group of tokens, (B, G, D): each latent
@@ -397,3 +399,64 @@ class UViT(nn.Module):
         return out[:, 0]
 
     forward_with_cfg = DiT.forward_with_cfg
+
+
+# ----------------------------------------------------------------------------- training and sampling (chapter 14)
+
+
+def train_class_conditional(model: nn.Module, objective, images: torch.Tensor, labels: torch.Tensor, *,
+                            steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+                            desc: str = "DiT") -> list[float]:
+    """Train a class-conditional DiT (or U-ViT) on ``images`` (N, C, H, W) in [-1, 1] with labels (N,).
+
+    ``objective`` is a :mod:`tinysora.diffusion` objective (DDPM or rectified flow): its loss draws
+    the noise and times. Batches, noise and times come from one generator seeded by ``seed`` (label
+    dropout from torch's global generator), so two models trained with the same seed see the same
+    data. AdamW without weight decay, as DiT. Returns the loss of every step.
+    """
+    from tinysora.runtime import progress
+
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    bar = progress(range(steps), desc=desc)
+    for _ in bar:
+        batch = torch.randint(len(images), (batch_size,), generator=generator)
+        x0, y = images[batch].to(device), labels[batch].to(device)
+        loss = objective.loss(lambda x_t, t: model(x_t, t, y), x0, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def heldout_loss(model: nn.Module, objective, images: torch.Tensor, labels: torch.Tensor, *,
+                 repeats: int = 4, seed: int = 1) -> float:
+    """The objective's loss on held-out images, with the same noise and times for every model."""
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    total = [objective.loss(lambda x_t, t: model(x_t, t, labels.to(device)), images.to(device), generator).item()
+             for _ in range(repeats)]
+    return sum(total) / repeats
+
+
+@torch.no_grad()
+def sample_classes(model: nn.Module, objective, labels: torch.Tensor, *, steps: int, cfg_scale: float = 1.0,
+                   seed: int = 0) -> torch.Tensor:
+    """Samples (B, C, H, W) of the classes ``labels`` (B,), guided by ``cfg_scale`` (1 = conditional)."""
+    model.eval()
+    c = model.config
+    device = next(model.parameters()).device
+    noise = torch.randn(len(labels), c.channels, c.image_size, c.image_size,
+                        generator=torch.Generator().manual_seed(seed)).to(device)
+    labels = labels.to(device)
+    return objective.sample(lambda x_t, t: model.forward_with_cfg(x_t, t, labels, cfg_scale), noise, steps)
