@@ -115,7 +115,8 @@ def test_batchnorm_rejects_bad_arguments():
         cnn.BatchNorm2d(3)(np.zeros((1, 3, 1, 1)))
 
 
-@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), ((2, 3), (1, 2), (1, 0))])
+@pytest.mark.parametrize("kernel, stride, padding",
+                         [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), ((2, 3), (1, 2), (1, 0))])
 def test_max_pool2d_matches_torch(kernel, stride, padding):
     x = np.random.default_rng(0).normal(size=(2, 3, 9, 11))
     theirs = F.max_pool2d(torch.tensor(x), kernel, stride, padding).numpy()

@@ -23,7 +23,6 @@ Shapes: a waveform is ``(L,)`` float32 in about [-1, 1]; a batch is ``(N, L)``; 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -130,7 +129,8 @@ def mel_to_hz(mel):
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None) -> np.ndarray:
+def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
     """Triangular filters equally spaced on the mel scale: (n_mels, n_fft // 2 + 1).
 
     Filter m rises linearly from 0 at centre m-1 to 1 at centre m and falls to 0 at centre m+1,
@@ -542,6 +542,7 @@ def make_spoken_words(n_per_word: int, seed: int = 0, vocabulary: Sequence[str] 
 __all__ = [
     "SAMPLE_RATE", "dft", "hann_window", "frame_signal", "stft", "hz_to_mel", "mel_to_hz", "mel_filterbank",
     "mel_spectrogram", "log_mel_spectrogram",
-    "VOWELS", "CONSONANTS", "Consonant", "WORDS", "CLIP_SECONDS", "syllabify", "Speaker", "random_speaker", "synthesize",
+    "VOWELS", "CONSONANTS", "Consonant", "WORDS", "CLIP_SECONDS", "syllabify", "Speaker", "random_speaker",
+    "synthesize",
     "SpokenWords", "make_spoken_words",
 ]

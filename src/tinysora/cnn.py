@@ -541,7 +541,8 @@ def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_clas
     labels, predictions = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
     if labels.shape != predictions.shape:
         raise ValueError(f"labels {labels.shape} and predictions {predictions.shape} differ in shape")
-    if labels.size and (min(labels.min(), predictions.min()) < 0 or max(labels.max(), predictions.max()) >= num_classes):
+    if labels.size and (min(labels.min(), predictions.min()) < 0
+                        or max(labels.max(), predictions.max()) >= num_classes):
         raise ValueError(f"labels and predictions must lie in [0, {num_classes})")
     counts = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(counts, (labels, predictions), 1)

@@ -73,7 +73,8 @@ class RNNParams:
         self.b_h = _array(self.b_h, "b_h", 1)
         hidden = self.W_xh.shape[0]
         if self.W_hh.shape != (hidden, hidden):
-            raise ValueError(f"W_hh must be ({hidden}, {hidden}) to match W_xh {self.W_xh.shape}, got {self.W_hh.shape}")
+            raise ValueError(f"W_hh must be ({hidden}, {hidden}) to match W_xh {self.W_xh.shape}, "
+                             f"got {self.W_hh.shape}")
         if self.b_h.shape != (hidden,):
             raise ValueError(f"b_h must be ({hidden},), got {self.b_h.shape}")
 
