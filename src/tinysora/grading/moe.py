@@ -1,4 +1,9 @@
-"""Checks for chapter 08's coding exercises (``tinysora.moe``)."""
+"""Checks for chapter 08's coding exercises: Shazeer's noisy top-k gate and expert capacity.
+
+Neither is in ``tinysora.moe``, whose gate adds fixed-scale noise and never drops a token. Each
+check compares with a reference and names a typical mistake in one sentence, including the
+chapter's own gate where it is not the answer.
+"""
 
 from __future__ import annotations
 
@@ -6,79 +11,144 @@ import numpy as np
 
 from tinysora.grading.core import CheckFailed, call_student, compare_arrays, passed, to_numpy
 
-
-def reference_top_k_gate(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    indices = np.argsort(-scores, axis=-1, kind="stable")[:, :k]            # (N, k), best first
-    top = np.take_along_axis(scores, indices, axis=-1)
-    e = np.exp(top - top.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True), indices
+# ----------------------------------------------------------------------------- the noisy top-k gate
 
 
-def check_top_k_gate(student) -> None:
-    """``top_k_gate(scores (N, E), k)`` -> (weights (N, k) summing to one, indices (N, k) best first)."""
+def _softplus(z: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, z)
+
+
+def _sparse_softmax(scores: np.ndarray, chosen_from: np.ndarray, k: int) -> np.ndarray:
+    """Softmax over each row's k largest entries of ``chosen_from`` (scores taken from ``scores``); zeros elsewhere."""
+    top = np.argsort(-chosen_from, axis=-1, kind="stable")[:, :k]
+    kept = np.full_like(scores, -np.inf)
+    np.put_along_axis(kept, top, np.take_along_axis(scores, top, axis=-1), axis=-1)
+    e = np.exp(kept - kept.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def reference_noisy_top_k_gating(x, w_gate, w_noise, noise, k):
+    """Shazeer et al. (2017), eqs. 3-5: G = softmax(KeepTopK(x W_g + noise * softplus(x W_noise), k))."""
+    h = x @ w_gate + noise * _softplus(x @ w_noise)                    # (N, E) noisy scores
+    return _sparse_softmax(h, h, k)
+
+
+_GATE_CASES = [(6, 5, 4, 2), (10, 8, 8, 2), (4, 3, 6, 1), (7, 6, 5, 3)]   # (N, D, E, k)
+
+
+def check_noisy_top_k_gating(student) -> None:
+    """``noisy_top_k_gating(x (N, D), w_gate (D, E), w_noise (D, E), noise (N, E), k)`` -> weights (N, E)."""
     rng = np.random.default_rng(0)
-    for n, n_experts, k in ((5, 4, 2), (8, 8, 2), (3, 6, 1), (6, 5, 3)):
-        scores = rng.normal(size=(n, n_experts)) * 2
-        result = call_student(student, (scores.copy(), k), "top_k_gate")
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise CheckFailed("top_k_gate should return a pair (weights, indices)")
-        weights, indices = to_numpy(result[0], "weights"), to_numpy(result[1], "indices")
-        ref_weights, ref_indices = reference_top_k_gate(scores, k)
-        if indices.shape != ref_indices.shape:
-            raise CheckFailed(f"top_k_gate returned indices of shape {indices.shape}, expected {ref_indices.shape} (N, k)")
-        if np.array_equal(np.sort(indices, axis=-1), np.sort(np.argsort(scores, axis=-1)[:, :k], axis=-1)) and k < n_experts:
-            raise CheckFailed("top_k_gate picks the k LOWEST scores; pick the k highest")
-        if not np.array_equal(np.sort(indices, axis=-1), np.sort(ref_indices, axis=-1)):
-            raise CheckFailed("top_k_gate picks the wrong experts: each token's indices must be its k highest scores")
-        if not np.array_equal(indices, ref_indices):
-            raise CheckFailed("top_k_gate picks the right experts but in another order: list them from the highest "
-                              "score to the lowest (as np.argsort(-scores) or torch.topk do)")
-        if weights.shape == ref_weights.shape:
-            full = np.exp(scores - scores.max(-1, keepdims=True))
-            full /= full.sum(-1, keepdims=True)
-            if np.allclose(weights, np.take_along_axis(full, ref_indices, -1), atol=1e-6) and k < n_experts:
-                raise CheckFailed("top_k_gate's weights are the softmax over ALL experts, so they sum to less than "
-                                  "one; take the softmax over the k kept scores only")
-            if np.allclose(weights, np.take_along_axis(scores, ref_indices, -1), atol=1e-6):
-                raise CheckFailed("top_k_gate returns the raw scores as weights; apply a softmax over the k kept scores")
-        compare_arrays(weights, ref_weights, "top_k_gate's weights")
-    passed("top_k_gate picks the top-k experts (best first) with weights that sum to one")
-
-
-def reference_switch_loss(probs: np.ndarray, indices: np.ndarray, n_experts: int) -> float:
-    f = np.bincount(indices.ravel(), minlength=n_experts) / indices.size
-    return float(n_experts * (f * probs.mean(axis=0)).sum())
-
-
-def check_switch_loss(student) -> None:
-    """``switch_loss(probs (N, E), indices (N, k), n_experts)`` -> E * sum_i f_i P_i."""
-    rng = np.random.default_rng(1)
-    for n, n_experts, k in ((16, 4, 1), (40, 8, 2), (9, 3, 2), (25, 5, 1)):
-        logits = rng.normal(size=(n, n_experts)) * 1.5
-        probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-        indices = np.argsort(-logits, axis=-1)[:, :k]
-        got = call_student(student, (probs.copy(), indices.copy(), n_experts), "switch_loss")
-        array = to_numpy(got, "the result of switch_loss")
-        if array.size != 1:
-            raise CheckFailed(f"switch_loss should return one number, but it returned shape {array.shape}")
-        value = float(array.ravel()[0])
-        expected = reference_switch_loss(probs, indices, n_experts)
-        counts = np.bincount(indices.ravel(), minlength=n_experts)
-        p = probs.mean(axis=0)
+    name = "noisy_top_k_gating"
+    for n, d, n_experts, k in _GATE_CASES:
+        x, w_gate, w_noise = rng.normal(size=(n, d)), rng.normal(size=(d, n_experts)), rng.normal(size=(d, n_experts))
+        noise = rng.normal(size=(n, n_experts)) * 2                     # large enough to change the choice
+        got = to_numpy(call_student(student, (x, w_gate, w_noise, noise, k), name), f"the result of {name}")
+        expected = reference_noisy_top_k_gating(x, w_gate, w_noise, noise, k)
+        if got.shape == (n, k):
+            raise CheckFailed(f"{name} returned shape {got.shape}, the k kept weights; return the full (N, E) "
+                              "matrix, with 0 for every expert a token does not use")
+        clean = x @ w_gate
+        noisy = clean + noise * _softplus(x @ w_noise)
         wrong = {
-            "the factor E (n_experts) is missing: the loss is E * sum_i f_i P_i, so that it equals 1 when balanced":
-                expected / n_experts,
-            "f_i should be the SHARE of routing slots (counts / (N * k)), not the raw counts":
-                n_experts * (counts * p).sum(),
-            "f_i counts routing slots, not router probabilities: f_i = share of tokens sent to expert i":
-                n_experts * (p * p).sum(),
-            "with k > 1 every one of the N*k routing slots counts, not only each token's first choice":
-                n_experts * (np.bincount(indices[:, 0], minlength=n_experts) / n * p).sum(),
-            "f_i should be divided by all N * k routing slots, not by N": n_experts * (counts / n * p).sum(),
+            "it ignores the noise: that is the chapter's gate (tinysora.moe.TopKGate in evaluation mode); add "
+            "noise * softplus(x @ w_noise) to the scores before choosing": _sparse_softmax(clean, clean, k),
+            "the noise must be scaled by softplus(x @ w_noise), which is always positive, not by x @ w_noise itself":
+                _sparse_softmax(clean + noise * (x @ w_noise), clean + noise * (x @ w_noise), k),
+            "the experts are chosen on the clean scores; choose them on the noisy scores H(x), which is the point "
+            "of the noise (near-ties are broken at random)": _sparse_softmax(noisy, clean, k),
+            "the softmax runs over all E experts; keep the top k scores and set the others to -inf first, so "
+            "that each token's weights are nonzero for k experts only":
+                _sparse_softmax(noisy, noisy, n_experts),
         }
-        if not np.isclose(value, expected, rtol=1e-6, atol=1e-9):
+        if got.shape == expected.shape and not np.allclose(got, expected, atol=1e-6):
             for message, candidate in wrong.items():
-                if np.isclose(value, candidate, rtol=1e-6, atol=1e-9):
-                    raise CheckFailed(f"switch_loss: {message}")
-        compare_arrays(value, expected, "switch_loss")
-    passed("switch_loss equals E * sum_i f_i P_i on 4 routings")
+                if np.allclose(got, candidate, atol=1e-6):
+                    raise CheckFailed(f"{name}: {message}")
+            if np.allclose(got.sum(-1), 1.0) and not ((got > 1e-12).sum(-1) == k).all():
+                raise CheckFailed(f"{name}: every token should have exactly k={k} nonzero weights")
+        compare_arrays(got, expected, name)
+    passed(f"{name} matches Shazeer et al.'s noisy top-k gate on {len(_GATE_CASES)} routings")
+
+
+# ----------------------------------------------------------------------------- expert capacity
+
+
+def reference_capacity_mask(indices: np.ndarray, n_experts: int, capacity: int) -> np.ndarray:
+    """(N, k) bool: which routing slots fit. Every token's first choice is served (in token order) before
+    any second choice, and so on; an expert takes at most ``capacity`` slots, the rest are dropped."""
+    kept = np.zeros(indices.shape, dtype=bool)
+    load = np.zeros(n_experts, dtype=int)
+    for j in range(indices.shape[1]):              # choice 1 of every token, then choice 2, ...
+        for n in range(indices.shape[0]):
+            e = indices[n, j]
+            if load[e] < capacity:
+                kept[n, j], load[e] = True, load[e] + 1
+    return kept
+
+
+def _token_major(indices, n_experts, capacity):
+    kept = np.zeros(indices.shape, dtype=bool)
+    load = np.zeros(n_experts, dtype=int)
+    for n in range(indices.shape[0]):
+        for j in range(indices.shape[1]):
+            if load[indices[n, j]] < capacity:
+                kept[n, j] = True
+                load[indices[n, j]] += 1
+    return kept
+
+
+def _last_served(indices, n_experts, capacity):
+    return reference_capacity_mask(indices[::-1, ::-1], n_experts, capacity)[::-1, ::-1]
+
+
+def _routing(rng: np.random.Generator, n: int, n_experts: int, k: int) -> np.ndarray:
+    """Each token's k distinct experts, skewed towards expert 0 so that some experts overflow."""
+    p = np.linspace(3.0, 1.0, n_experts)
+    return np.stack([rng.choice(n_experts, size=k, replace=False, p=p / p.sum()) for _ in range(n)])
+
+
+_CAPACITY_CASES = [(12, 4, 2, 5), (20, 5, 2, 6), (9, 3, 1, 2), (16, 8, 2, 3), (10, 4, 3, 6)]   # (N, E, k, capacity)
+
+
+def check_capacity_mask(student) -> None:
+    """``capacity_mask(indices (N, k), n_experts, capacity)`` -> bool (N, k), True for the slots that fit."""
+    rng = np.random.default_rng(2)
+    name = "capacity_mask"
+    for n, n_experts, k, capacity in _CAPACITY_CASES:
+        indices = _routing(rng, n, n_experts, k)
+        got = call_student(student, (indices.copy(), n_experts, capacity), name)
+        array = to_numpy(got, f"the result of {name}")
+        expected = reference_capacity_mask(indices, n_experts, capacity)
+        if array.shape != expected.shape:
+            compare_arrays(array, expected, name)
+        if not np.isin(array, (0, 1)).all():
+            raise CheckFailed(f"{name} should return True/False per routing slot, got values such as {array.flat[0]}")
+        kept = array.astype(bool)
+        if np.array_equal(kept, expected):
+            continue
+        load = np.bincount(indices[kept], minlength=n_experts)
+        if kept.all():
+            raise CheckFailed(f"{name} drops nothing: an expert takes at most capacity={capacity} slots, the "
+                              "overflow is dropped")
+        wrong = {
+            f"an expert keeps capacity + 1 = {capacity + 1} slots; it has room for exactly {capacity} "
+            "(compare the load with < capacity before adding a slot)": reference_capacity_mask(indices, n_experts,
+                                                                                                capacity + 1),
+            f"an expert keeps only capacity - 1 = {capacity - 1} slots; it has room for {capacity}":
+                reference_capacity_mask(indices, n_experts, capacity - 1),
+            "slots are served token by token (both choices of token 0, then token 1, ...); serve every token's "
+            "FIRST choice before any second choice, so that no token loses its best expert to another token's "
+            "second choice": _token_major(indices, n_experts, capacity),
+            "the last slots to arrive are kept; first come, first served: keep the earliest ones":
+                _last_served(indices, n_experts, capacity),
+        }
+        for message, candidate in wrong.items():
+            if np.array_equal(kept, candidate):
+                raise CheckFailed(f"{name}: {message}")
+        if (load > capacity).any():
+            raise CheckFailed(f"{name} gives expert {int(load.argmax())} {int(load.max())} slots, more than its "
+                              f"capacity of {capacity}")
+        raise CheckFailed(f"{name} keeps {int(kept.sum())} slots where {int(expected.sum())} fit (first choices of "
+                          "all tokens in token order, then second choices, up to capacity per expert)")
+    passed(f"{name} keeps the right routing slots on {len(_CAPACITY_CASES)} routings")
