@@ -141,7 +141,8 @@ def metric_table(columns: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def save_grid(video: torch.Tensor, captions: list[str], path: str) -> None:
+def save_grid(video: torch.Tensor, captions: list[str], path: str,
+              title: str = "held-out prompts (rows), frames (columns)") -> None:
     """PNG: one row per clip (its caption on the left), one column per frame."""
     import matplotlib
 
@@ -158,23 +159,26 @@ def save_grid(video: torch.Tensor, captions: list[str], path: str) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[i, 0].set_ylabel(captions[i], rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle("held-out prompts (rows), frames (columns)", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def save_gif(video: torch.Tensor, path: str, zoom: int = 8, per_row: int = 6, ms: int = 200) -> None:
-    """Animated GIF of the clips tiled in a grid, each pixel drawn as a zoom x zoom block."""
+def save_gif(video: torch.Tensor, path: str, zoom: int = 8, per_row: int = 6, ms: int = 200, border: int = 1) -> None:
+    """Animated GIF of the clips tiled in a grid (``border`` grey pixels between them), each pixel
+    drawn as a zoom x zoom block."""
     from PIL import Image
 
     frames = (video.detach().cpu().clamp(0, 1) * 255).round().byte()          # (N, T, 3, H, W)
     n, t, _, h, w = frames.shape
+    per_row = min(per_row, n)
     rows = -(-n // per_row)
-    canvas = torch.zeros(t, 3, rows * (h + 1), per_row * (w + 1), dtype=torch.uint8) + 64
+    canvas = torch.zeros(t, 3, rows * (h + border) - border, per_row * (w + border) - border, dtype=torch.uint8) + 64
     for k in range(n):
         r, c = divmod(k, per_row)
-        canvas[:, :, r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = frames[k]
+        top, left = r * (h + border), c * (w + border)
+        canvas[:, :, top: top + h, left: left + w] = frames[k]
     canvas = canvas.repeat_interleave(zoom, dim=2).repeat_interleave(zoom, dim=3)
     images = [Image.fromarray(canvas[i].permute(1, 2, 0).numpy()) for i in range(t)]
     images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
