@@ -6,8 +6,18 @@ import torch
 
 from tinysora.gpt import GPT, GPTConfig, train_lm
 from tinysora.mlp import FFN
-from tinysora.moe import (MoE, TopKGate, active_parameters, balancing_loss, dense_equivalent, expert_use, imbalance,
-                          load_balancing_loss, moe_gpt, moe_layers)
+from tinysora.moe import (
+    MoE,
+    TopKGate,
+    active_parameters,
+    balancing_loss,
+    dense_equivalent,
+    expert_use,
+    imbalance,
+    load_balancing_loss,
+    moe_gpt,
+    moe_layers,
+)
 
 
 def test_gate_weights_sum_to_one_and_pick_the_top_scores():

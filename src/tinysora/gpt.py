@@ -196,7 +196,8 @@ def lm_examples(tokens: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.
     inputs = tokens[:, :-1], targets = tokens[:, 1:] with padding replaced by ``IGNORE``.
     """
     if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.shape[1] < 2:
-        raise ValueError(f"tokens must be a (N, T+1) tensor with T+1 >= 2, got {getattr(tokens, 'shape', type(tokens))}")
+        got = getattr(tokens, "shape", type(tokens))
+        raise ValueError(f"tokens must be a (N, T+1) tensor with T+1 >= 2, got {got}")
     inputs, targets = tokens[:, :-1], tokens[:, 1:].clone()
     targets[targets == pad_id] = IGNORE
     return inputs, targets
