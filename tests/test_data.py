@@ -10,8 +10,21 @@ import torch
 
 from tinysora import data
 from tinysora.data import (
-    ALL_COMBOS, COLOUR_RGB, COLOURS, DIRECTIONS, SHAPES, SPEED_RANGE, TEST_COMBOS, TRAIN_COMBOS,
-    caption_en, caption_zh, load_digits, make_clips, object_radius, parse_caption, render,
+    ALL_COMBOS,
+    COLOUR_RGB,
+    COLOURS,
+    DIRECTIONS,
+    SHAPES,
+    SPEED_RANGE,
+    TEST_COMBOS,
+    TRAIN_COMBOS,
+    caption_en,
+    caption_zh,
+    load_digits,
+    make_clips,
+    object_radius,
+    parse_caption,
+    render,
 )
 
 CANVASES = [(16, 16), (32, 32), (16, 32), (32, 16), (8, 8), (12, 40)]

@@ -8,11 +8,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinysora.transformer import (DecoderBlock, EncoderBlock, MultiHeadAttention, PositionalEncoding, Transformer,
-                                  TransformerConfig, attention, attention_maps, causal_mask, decoder_block,
-                                  encoder_block, exact_match, layer_norm, multi_head_attention, numpy_forward,
-                                  numpy_params, padding_mask, positional_encoding, scaled_dot_product,
-                                  seed_positional_encoding, softmax, train_translator)
+from tinysora.transformer import (
+    DecoderBlock,
+    EncoderBlock,
+    MultiHeadAttention,
+    PositionalEncoding,
+    Transformer,
+    TransformerConfig,
+    attention,
+    attention_maps,
+    causal_mask,
+    decoder_block,
+    encoder_block,
+    exact_match,
+    layer_norm,
+    multi_head_attention,
+    numpy_forward,
+    numpy_params,
+    padding_mask,
+    positional_encoding,
+    scaled_dot_product,
+    seed_positional_encoding,
+    softmax,
+    train_translator,
+)
+
 
 @pytest.fixture(autouse=True)
 def _float64():

@@ -441,7 +441,8 @@ class Transformer(nn.Module):
         """
         max_len = self.config.max_len - 1 if max_len is None else max_len
         if not 0 < max_len < self.config.max_len:
-            raise ValueError(f"max_len must be in 1..{self.config.max_len - 1} (the model's max_len - 1), got {max_len}")
+            raise ValueError(f"max_len must be in 1..{self.config.max_len - 1} (the model's max_len - 1), "
+                             f"got {max_len}")
         was_training = self.training
         self.eval()
         memory = self.encode(src)
@@ -584,7 +585,8 @@ def translate(model: Transformer, texts: list[str], src_tokenizer, tgt_tokenizer
 def exact_match(predictions: list[str], references: list[str]) -> float:
     """Fraction of predictions equal, character for character, to their reference."""
     if len(predictions) != len(references) or not references:
-        raise ValueError(f"need equally many predictions and references (>0), got {len(predictions)} and {len(references)}")
+        raise ValueError(f"need equally many predictions and references (>0), "
+                         f"got {len(predictions)} and {len(references)}")
     return sum(p == r for p, r in zip(predictions, references)) / len(references)
 
 

@@ -34,7 +34,8 @@ def to_numpy(value: Any, what: str) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise CheckFailed(f"{what} should be an array or a tensor, but it is {type(value).__name__} ({error})") from None
+        raise CheckFailed(f"{what} should be an array or a tensor, but it is {type(value).__name__} "
+                          f"({error})") from None
     return array
 
 
@@ -70,7 +71,8 @@ def compare_arrays(got: Any, expected: Any, name: str, *, atol: float = 1e-6, rt
     error = np.abs(got - expected)
     worst = np.unravel_index(np.nanargmax(error), error.shape)
     hint = ""
-    if got.ndim >= 2 and got.shape[-1] == got.shape[-2] and np.allclose(got.swapaxes(-1, -2), expected, atol=atol, rtol=rtol):
+    square = got.ndim >= 2 and got.shape[-1] == got.shape[-2]
+    if square and np.allclose(got.swapaxes(-1, -2), expected, atol=atol, rtol=rtol):
         hint = "; it equals the transpose of the expected result"
     elif np.allclose(got, -expected, atol=atol, rtol=rtol):
         hint = "; it is the expected result with the sign flipped"
