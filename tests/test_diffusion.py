@@ -215,6 +215,30 @@ def test_ddim_equals_diffusers_ddim_scheduler(steps, eta):
     torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("steps, eta", [(1000, 1.0), (20, 0.0), (20, 1.0)])
+def test_clipped_sampling_equals_diffusers_with_clip_sample(steps, eta):
+    # clip_sample=True clips x0_hat to [-1, 1]; ours then recomputes eps from it, which is DDPM's
+    # posterior with the clipped x0_hat and DDIM's use_clipped_model_output=True
+    settings = {**DIFFUSERS, "clip_sample": True}
+    if steps == 1000:
+        scheduler, kw = DDPMScheduler(**settings, variance_type="fixed_small"), {}
+    else:
+        scheduler, kw = DDIMScheduler(**settings, set_alpha_to_one=True), dict(eta=eta, use_clipped_model_output=True)
+    scheduler.set_timesteps(steps)
+    ddpm = DDPM(linear_beta_schedule(1000), clip_sample=1.0)
+    model = lambda x, t: 3.0 * toy_eps_model(x, t)          # far off: x0_hat leaves [-1, 1] and is clipped
+    noise = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x, g = noise.clone(), torch.Generator().manual_seed(3)
+    for t in scheduler.timesteps:
+        x = scheduler.step(model(x, t.repeat(4)), t, x, generator=g, **kw).prev_sample
+    ours = ddpm.sample(model, noise, steps, eta=eta, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
+    assert ours.abs().max() <= 1.0 + 1e-6
+    unclipped = DDPM(linear_beta_schedule(1000)).sample(model, noise, steps, eta=eta,
+                                                         generator=torch.Generator().manual_seed(3))
+    assert unclipped.abs().max() > 1.5
+
+
 @pytest.mark.parametrize("steps, eta", [(1000, 1.0), (50, 0.0)])
 def test_ddpm_samplers_reproduce_a_gaussian_with_the_exact_model(steps, eta):
     mean, std = 1.5, 0.5
@@ -314,6 +338,8 @@ def test_bad_arguments_are_rejected():
         rf.sample(lambda x, t: x, x, steps=5, start=1.5, x_start=x)
     with pytest.raises(ValueError, match="rectified-flow objective only"):
         ddpm.sample(lambda x, t: x, x, steps=5, start=0.5, x_start=x)
+    with pytest.raises(ValueError, match="clip_sample must be positive"):
+        DDPM(linear_beta_schedule(10), clip_sample=0.0)
     with pytest.raises(ValueError, match="differ in shape"):
         cfg_combine(torch.zeros(2), torch.zeros(3), 2.0)
     with pytest.raises(ValueError, match=r"guidance scale must be >= 0 \(1 = no guidance\), got -0.5"):

@@ -184,13 +184,18 @@ class DDPM(Objective):
 
     Args:
         betas: (N,) noise schedule, e.g. :func:`linear_beta_schedule`.
+        clip_sample: clip the sampler's estimate x0_hat to [-clip_sample, clip_sample] (data known
+            to lie there, e.g. images in [-1, 1], as in DDPM's code and ``diffusers``' default);
+            None: no clipping (latents, points).
     """
 
-    def __init__(self, betas: torch.Tensor):
+    def __init__(self, betas: torch.Tensor, clip_sample: float | None = None):
         betas = torch.as_tensor(betas, dtype=torch.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas < 1)).all():
             raise ValueError("betas must be a 1-D tensor with values in (0, 1)")
-        self.betas = betas
+        if clip_sample is not None and not clip_sample > 0:
+            raise ValueError(f"clip_sample must be positive or None, got {clip_sample}")
+        self.betas, self.clip_sample = betas, clip_sample
         self.alphas = 1 - betas
         self.alpha_bars = torch.cumprod(self.alphas, dim=0)                      # (N,)
         self.alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bars[:-1]])
@@ -250,12 +255,16 @@ class DDPM(Objective):
             x_s    = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z
 
         With s = t - 1 and eta = 1, sigma^2 is the posterior variance beta-tilde_t and x_s is DDPM's
-        ancestral step (Ho et al., Algorithm 2).
+        ancestral step (Ho et al., Algorithm 2). With ``clip_sample``, x0_hat is clipped and eps
+        recomputed from it, so the step stays the posterior q(x_s | x_t, x0_hat).
         """
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must be in [0, 1] (0 = DDIM, 1 = DDPM), got {eta}")
         abar_t, abar_s = self.abar(t), self.abar(s)
         x0_hat = (x - math.sqrt(1 - abar_t) * eps) / math.sqrt(abar_t)
+        if self.clip_sample is not None:
+            x0_hat = x0_hat.clamp(-self.clip_sample, self.clip_sample)
+            eps = (x - math.sqrt(abar_t) * x0_hat) / math.sqrt(1 - abar_t)         # the noise x0_hat implies
         sigma = eta * math.sqrt((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s))
         x = math.sqrt(abar_s) * x0_hat + math.sqrt(max(1 - abar_s - sigma**2, 0.0)) * eps
         if sigma > 0:
