@@ -252,7 +252,8 @@ def run(scale: str, out: str, *, threads: int | None = None, capabilities: bool 
     save_grid(video[: len(TEST_COMBOS)], captions, os.path.join(out, "samples.png"))
     save_gif(video[: len(TEST_COMBOS)], os.path.join(out, "samples.gif"))
 
-    facts = dict(scale=scale, device=str(device), processes=ctx.world_size, strategy=strategy, bf16=bf16,
+    facts = dict(scale=scale, device=str(device), processes=ctx.world_size,
+                 strategy=strategy if ctx.is_distributed else "none", bf16=bf16,
                  threads=torch.get_num_threads(), load_average_at_start=round(load, 2),
                  dit_params=state.module.num_params(), dit_steps=state.step,
                  autoencoder_psnr_db=round(psnr(truth.video, recon), 2),
