@@ -35,7 +35,7 @@ latent noise 10%, 2x2 patches, 3000x32            0.74   0.86        1.00 / 1.00
   same, 2500-step AE, 4200x32 (517 s in all)      0.80   0.77        1.00 / 1.00 / 1.00
   20%, 4x4 patches, 4500x32, learning rate 2e-3   0.85   0.91        1.00 / 1.00 / 1.00
   20%, 4x4 patches, 3000x64 (as long as 4500x32)  0.84   0.83        1.00 / 1.00 / 0.99
-  20%, 2500-step AE, 4200x32, 2e-3 (cpu config)  0.82   0.91        1.00 / 1.00 / 1.00
+  20%, 2500-step AE, 4200x32, 2e-3 (cpu)         0.82   0.91        1.00 / 1.00 / 1.00
   20%, 4x4 patches, dim 128, 6 blocks, 2200x32    0.82   0.63        1.00 / 0.99 / 1.00
   10%, 2x2 patches, 6000x16                       0.78   0.91        1.00 / 1.00 / 1.00
   10%, MLP ratio 2                                0.73   0.78        1.00 / 1.00 / 0.99
@@ -80,7 +80,7 @@ Shape was the last metric to fall, and the fix is in the decoding, not the DiT.
   weight 1.5); fine-tuning the DiT with uniform t (0.83); and, retraining everything, latent noise
   relative to each channel's std instead of the global std (the decoder became far more robust to
   isotropic noise, yet shape stayed 0.82 and smoothness fell to 0.82).
-* **Refine, then decode** (:meth:`tinysora.video.autoencoder.VideoAutoencoder.refine`). The
+* **Refine, then decode** (:meth:`tinysora.autoencoder.Autoencoder.refine`). The
   world's pixels are 0 or 1, so a latent whose decoded pixels sit near 0.5 is between renderings.
   20 Adam steps on the decoded pixels' mean binary entropy, anchored to the sample, move it to the
   nearest rendering the decoder is sure of: on the same latents, shape 0.82 -> 0.98 with

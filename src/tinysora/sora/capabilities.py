@@ -17,7 +17,7 @@ video-to-video (SDEdit)       none, but sampling starts from the source clip noi
 ============================  ===============================================================
 
 Every capability decodes the same way: the sampled latents first take ``refine_steps`` gradient
-steps towards a decoding whose pixels are confidently 0 or 1 (:meth:`VideoAutoencoder.refine`),
+steps towards a decoding whose pixels are confidently 0 or 1 (:meth:`~tinysora.autoencoder.Autoencoder.refine`),
 then the decoder draws them.
 
 Wide, tall and square clips and different lengths need nothing special: a clip is a sequence of
@@ -101,7 +101,7 @@ def sample_latents(sora: TinySora, prompts: Sequence, frames: int, height: int, 
 
 
 def _decode(sora: TinySora, z: torch.Tensor) -> torch.Tensor:
-    """Latents -> clips, after the config's ``refine_steps`` of :meth:`VideoAutoencoder.refine`."""
+    """Latents -> clips, after the config's ``refine_steps`` of :meth:`~tinysora.autoencoder.Autoencoder.refine`."""
     cfg, ae = sora.config, sora.autoencoder
     z = ae.refine(z, cfg.refine_steps, cfg.refine_lr, cfg.refine_anchor)
     return ae.decode(z).clamp(0, 1)

@@ -4,7 +4,7 @@
 
 * ``report.md`` -- the metric table on clips generated for HELD-OUT prompts (the 12
   ``TEST_COMBOS``, attribute combinations never seen in training), next to the same latents
-  decoded without :meth:`~tinysora.video.autoencoder.VideoAutoencoder.refine`, the autoencoder's
+  decoded without :meth:`~tinysora.autoencoder.Autoencoder.refine`, the autoencoder's
   reconstructions (the ceiling of a latent model) and the ground truth; times, memory; and the
   capability table;
 * ``metrics.json`` -- the same numbers;
