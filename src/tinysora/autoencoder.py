@@ -194,8 +194,8 @@ def autoencoder_loss(ae: Autoencoder, x: torch.Tensor, latent_noise: float = 0.1
     """Reconstruction error (binary cross-entropy) of ``x`` decoded from a perturbed latent.
 
     The latent is the encoder's output (``ae.kl = False``) or a sample of its Gaussian
-    (``ae.kl = True``, and then ``kl_weight`` times :func:`gaussian_kl` is added). Either way,
-    Gaussian noise of ``latent_noise`` times the latent's std is added before decoding. The noise
+    (``ae.kl = True``, and then ``kl_weight`` times :func:`~tinysora.autoencoder.gaussian_kl` is added).
+    Either way, Gaussian noise of ``latent_noise`` times the latent's std is added before decoding. The noise
     is relative, so the encoder cannot escape it by making its latents larger: the decoder has to
     learn to draw a clean image from a slightly wrong latent.
     """
