@@ -1,6 +1,6 @@
 """Launched by tests/test_distributed.py under torchrun: a few AdamW steps of a small model.
 
-    torchrun --nproc_per_node=2 tests/distributed_worker.py OUT_DIR
+    PYTHONPATH=tests torchrun --nproc_per_node=2 -m distributed_worker OUT_DIR
 
 Each rank trains on its shard of every step's global batch, four steps with DDP and four with FSDP;
 rank 0 saves the model, the optimizer, the first step's gradients (gathered) and the bytes a rank

@@ -5,35 +5,23 @@ reference runs here, with the worker's own functions.
 """
 
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
+import distributed_worker as worker  # tests/ is on the path: pytest puts a test file's folder there
 import pytest
 import torch
 
 from tinysora import distributed
-
-sys.path.insert(0, str(Path(__file__).parent))
-import distributed_worker as worker  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
     """Rank 0's records of the two-process runs, loaded as data (weights_only)."""
     out = tmp_path_factory.mktemp("two")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={free_port()}", str(Path(worker.__file__)), str(out)]
-    result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    here = str(Path(__file__).parent)
+    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    distributed.torchrun(["distributed_worker", str(out)], 2, env={"OMP_NUM_THREADS": "1", "PYTHONPATH": path},
+                         timeout=300)
     return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in ("ddp", "fsdp", "half")}
 
 
