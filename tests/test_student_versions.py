@@ -1,7 +1,7 @@
 """Student versions hold no solutions, and nbgrader scores chapters right (CONTRIBUTING.md, exercises).
 
 Autograding executes the notebook. To keep the suite fast, the notebook graded here is the chapter's
-opening (title, learning goals and the set-up cells after them: install, imports, config) followed
+opening (title, install cell, learning goals and the set-up cells after them: imports, config) followed
 by its whole exercise section; nbval executes every full chapter separately. `tools/student.py`
 autogrades full notebooks for instructors.
 """
@@ -21,7 +21,7 @@ pytest.importorskip("nbgrader")
 
 def opening_end(cells: list[dict]) -> int:
     """Index of the chapter's first section: the first heading after "Learning goals" that is not a
-    set-up heading. Everything before it is the opening (title, goals, install, imports, config)."""
+    set-up heading. Everything before it is the opening (title, install, goals, imports, config)."""
     sources = ["".join(c["source"]) for c in cells]
     goals = next(i for i, s in enumerate(sources) if "Learning goals" in s)
     for i in range(goals + 1, len(cells)):

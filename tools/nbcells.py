@@ -4,11 +4,13 @@
     nb = Notebook(ROOT)
     nb.md("# 01. Neurons, layers and MLPs")
     nb.install()                      # the generated install cell (see book_ref.py)
+    nb.md("## Learning goals\n\n- ...")
     nb.code("x = 1\nassert x == 1")
     nb.exercise("ex-01-relu", "Why ...?")
     nb.solution("ex-01-relu", "Because ...")               # manually graded answer
-    nb.coding_solution("ex-01-softmax", "def softmax(z):\n    ### BEGIN SOLUTION\n    ...\n    ### END SOLUTION")
-    nb.check("ex-01-softmax", "grade.check_softmax(softmax)")  # autograder test, 1 point
+    nb.coding_solution("ex-01-backward",
+                       "def dense_backward(x, W, b, grad_out):\n    ### BEGIN SOLUTION\n    ...\n    ### END SOLUTION")
+    nb.check("ex-01-backward", "grade.check_dense_backward(dense_backward)")  # autograder test, 1 point
     nb.write(ROOT / "chapters/01_mlp.ipynb")
 """
 
