@@ -130,6 +130,31 @@ def test_cond_is_added_to_the_time_features():
         model(x, t, cond=torch.ones(2, 4))
 
 
+def test_hook_sees_every_decoder_level_and_its_result_replaces_the_features():
+    torch.manual_seed(0)
+    model = unet.UNet(1, 1, base=4, depth=2, time_dim=8, norm="group")
+    x, t = torch.randn(2, 1, 9, 11), torch.tensor([1, 2])
+    seen = []
+
+    def record(level, h):
+        seen.append((level, tuple(h.shape)))
+        return h
+
+    torch.testing.assert_close(model(x, t, hook=record), model(x, t))     # the identity hook changes nothing
+    assert seen == [(2, (2, 16, 2, 2)), (1, (2, 8, 4, 5)), (0, (2, 4, 9, 11))]
+    assert [model.widths[level] for level, _ in seen] == [16, 8, 4]
+    zero_bottleneck = model(x, t, hook=lambda level, h: torch.zeros_like(h) if level == 2 else h)
+    assert not torch.allclose(zero_bottleneck, model(x, t))
+    # a hook is an inserted layer: a gradient flows through its parameters
+    gain = torch.ones(1, requires_grad=True)
+    model(x, t, hook=lambda level, h: gain * h).sum().backward()
+    assert gain.grad is not None and gain.grad.abs() > 0
+    with pytest.raises(ValueError, match="the hook must return a tensor of the features' shape"):
+        model(x, t, hook=lambda level, h: h[:, :1])
+    with pytest.raises(ValueError, match="the hook must return a tensor"):
+        model(x, t, hook=lambda level, h: None)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m: m(torch.randn(2, 1, 16, 16)), "takes 3-channel images, got 1"),
     (lambda m: m(torch.randn(2, 3, 7, 16)), "too small for depth 3"),

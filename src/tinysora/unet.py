@@ -11,7 +11,8 @@ Read top to bottom, as data meets it:
 * :class:`UNet`: ``depth`` Downs, ``depth`` Ups; any input size (odd ones too) comes back at its
   own size. With ``time_dim`` set, ``forward(x, t)`` adds a time embedding (features from
   :func:`tinysora.transformer.sinusoidal_embedding`) to every DoubleConv: chapter 12's first noise
-  predictor. ``skips=False`` feeds zeros in place of every skip (same weights, no "where");
+  predictor; ``forward(x, t, hook=f)`` hands ``f`` the decoder's features at every level (chapter 12's
+  cross-attention to a caption). ``skips=False`` feeds zeros in place of every skip (same weights, no "where");
 * data and metrics: :func:`segmentation_frames` (shapes-world frames with a label per pixel: 0
   background, 1 + index into ``SHAPES``), :func:`iou_per_class`, :func:`boundary_band`,
   :func:`distance_to_boundary`, :func:`predict_labels`, and :func:`train_segmenter`;
@@ -21,6 +22,7 @@ Read top to bottom, as data meets it:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +186,9 @@ class UNet(nn.Module):
     features) and an MLP, and adds the result to every DoubleConv. ``forward(x, t, cond=c)`` adds a
     conditioning vector ``c`` (B, time_dim) to the time features first (e.g. a class embedding).
     ``skips=False``: zeros replace every skip, so the decoder sees only the bottleneck.
+    ``forward(x, t, hook=f)`` lets ``f(level, h)`` change the decoder's features at every level
+    (cross-attention to a caption, in chapter 12) without a copy of ``forward``; ``widths[level]``
+    is the number of channels it meets there.
     ``norm``: "batch" (the seed's) or "group" (per-example statistics, usual in diffusion).
     """
 
@@ -203,6 +208,7 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, emb_dim), nn.SiLU(),
                                       nn.Linear(emb_dim, emb_dim)) if time_dim else None
         widths = [base * 2**i for i in range(depth + 1)]               # 16, 32, 64, 128
+        self.widths = widths                                            # channels at each level (for a hook)
         self.inc = DoubleConv(in_channels, widths[0], norm, emb_dim)
         self.downs = nn.ModuleList(Down(widths[i], widths[i + 1], norm, emb_dim) for i in range(depth))
         self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], bilinear, norm, emb_dim)
@@ -240,17 +246,37 @@ class UNet(nn.Module):
             raise ValueError(f"a {x.shape[-2]}x{x.shape[-1]} image is too small for depth {self.depth}: "
                              f"{self.depth} poolings need sides >= 2**{self.depth} = {smallest}")
 
-    def forward(self, x: torch.Tensor, t=None, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t=None, cond: torch.Tensor | None = None, *,
+                hook: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, in_channels, H, W) -> (B, out_channels, H, W); ``t`` (B,) and ``cond`` (B, time_dim) optional.
+
+        ``hook(level, h) -> h``: called on the decoder's features at every level, the bottleneck
+        first (``level = depth``, ``h`` of ``widths[depth]`` channels), then after each Up
+        (``level = depth - 1 .. 0``, ``widths[level]`` channels); what it returns replaces ``h``
+        (same shape). Chapter 12 inserts cross-attention to a caption here.
+        """
         self.check_input(x)
         emb = self._embed(x, t, cond)
         features = [self.inc(x, emb)]                                   # (B, base, H, W)
         for down in self.downs:                                         # halve, widen: the "what"
             features.append(down(features[-1], emb))
         h = features.pop()                                              # bottleneck (B, base 2^depth, H/2^d, W/2^d)
-        for up in self.ups:                                             # double, join the "where"
+        h = self._hook(hook, self.depth, h)
+        for level, up in zip(reversed(range(self.depth)), self.ups):    # double, join the "where"
             skip = features.pop()
             h = up(h, skip if self.skips else None, emb, size=tuple(skip.shape[-2:]))
+            h = self._hook(hook, level, h)
         return self.outc(h)                                             # (B, out_channels, H, W)
+
+    @staticmethod
+    def _hook(hook, level: int, h: torch.Tensor) -> torch.Tensor:
+        if hook is None:
+            return h
+        out = hook(level, h)
+        if not torch.is_tensor(out) or out.shape != h.shape:
+            raise ValueError(f"the hook must return a tensor of the features' shape {tuple(h.shape)} at level "
+                             f"{level}, got {tuple(getattr(out, 'shape', ())) or type(out).__name__}")
+        return out
 
     def encoder(self) -> nn.Sequential:
         """Input -> bottleneck, as one module (for :func:`tinysora.cnn.receptive_field_by_gradient`)."""
