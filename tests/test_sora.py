@@ -9,11 +9,30 @@ import torch
 
 from tinysora.data import TEST_COMBOS, make_clips
 from tinysora.diffusion import RectifiedFlow
-from tinysora.sora.capabilities import TinySora, extend, image_to_video, seamless_loop, text_to_video, video_to_video
+from tinysora.sora.capabilities import (
+    TinySora,
+    connect,
+    extend,
+    generate_image,
+    image_to_video,
+    long_video,
+    seamless_loop,
+    text_to_video,
+    video_to_video,
+)
+from tinysora.sora.config import SORA_CONFIGS, SoraConfig, sora_config
+from tinysora.sora.evaluate import BARS, CAPABILITY_ROWS, bar_met, capability_rows, evaluate_capabilities
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.sora.report import run, seam_is_smooth
 from tinysora.sora.text import CaptionTokenizer
-from tinysora.sora.train import SORA_CONFIG, build_latent_pool, frame_mask, train_dit, train_video_autoencoder
+from tinysora.sora.train import (
+    SORA_CONFIG,
+    build_latent_pool,
+    frame_mask,
+    read_checkpoint,
+    train_dit,
+    train_video_autoencoder,
+)
 from tinysora.video.metrics import score_clips
 
 
@@ -141,7 +160,7 @@ class _FixedT(RectifiedFlow):
 
 
 def test_checkpoint_resume_equals_uninterrupted(smoke, tmp_path):
-    cfg = SimpleNamespace(**{**vars(smoke.cfg), "steps": 6, "checkpoint_every": 2})
+    cfg = smoke.cfg.replace(steps=6, checkpoint_every=2)
     straight = train_dit(cfg, smoke.pool)
     path = str(tmp_path / "ckpt.pt")
     train_dit(cfg, smoke.pool, checkpoint=path, stop_at=3, ae=smoke.ae)            # "interrupted" after 3 steps
@@ -150,7 +169,10 @@ def test_checkpoint_resume_equals_uninterrupted(smoke, tmp_path):
     for a, b in ((straight.model, resumed.model), (straight.ema, resumed.ema)):
         for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(p, q), name
+    stored = read_checkpoint(path)["config"]                                       # plain values, not an object
+    assert stored == cfg.to_dict() and all(isinstance(v, (int, float, str, bool, tuple)) for v in stored.values())
     loaded = TinySora.from_checkpoint(path)
+    assert loaded.config == cfg
     assert all(torch.equal(p, q) for p, q in zip(loaded.dit.parameters(), straight.ema.parameters()))
 
 
@@ -234,3 +256,87 @@ def test_report_at_smoke_scale_writes_everything(tmp_path):
     assert set(result["metrics"]["generated, decoded without refine"]) == set(result["metrics"]["ground truth"])
     assert result["facts"]["dit_steps"] == SORA_CONFIG.pick("smoke").steps
     assert {"image-to-video", "seamless loop"} <= set(result["capabilities"])
+
+
+def test_one_config_per_scale():
+    cfg = sora_config("smoke", steps=5)
+    assert isinstance(cfg, SoraConfig) and cfg.steps == 5 and cfg.scale == "smoke"
+    assert SORA_CONFIGS["smoke"].steps == 30, "overrides change a copy, not the scale's config"
+    assert SORA_CONFIG.pick("cpu") == sora_config("cpu") == SoraConfig()
+    assert SoraConfig.from_dict(cfg.to_dict()) == cfg and cfg.size_step == 8
+    with pytest.raises(ValueError, match="unknown config key 'stpes'; the smoke config has"):
+        sora_config("smoke", stpes=5)
+    with pytest.raises(ValueError, match="SoraConfig.steps must be a positive int, got 0"):
+        cfg.replace(steps=0)
+    with pytest.raises(ValueError, match="unknown objective 'gan'"):
+        cfg.replace(objective="gan")
+    with pytest.raises(ValueError, match="shares must sum to 1"):
+        cfg.replace(buckets=((4, 16, 16, 0.5),))
+    assert "capability_clips" in SORA_CONFIG.table() and "12x16x16: 0.1" in SORA_CONFIG.table()
+
+
+def test_every_config_field_is_used():
+    from dataclasses import fields
+    from pathlib import Path
+
+    import tinysora.sora as sora_package
+
+    folder = Path(sora_package.__file__).parent
+    source = "\n".join(p.read_text() for p in folder.glob("*.py") if p.name != "config.py")
+    unused = [f.name for f in fields(SoraConfig) if f"cfg.{f.name}" not in source and f"config.{f.name}" not in source]
+    assert not unused, f"SoraConfig fields no engine code reads: {unused}"
+
+
+def test_connect_keeps_both_clips_exactly(smoke):
+    clips = make_clips(2, frames=8, split="test", seed=7)
+    a, b = clips.video[:, :3], clips.video[:, 5:]
+    joined = connect(smoke.sora, a, b, clips.captions_en, between=2)
+    assert joined.shape == (2, 8, 3, 16, 16)
+    assert torch.equal(joined[:, :3], a) and torch.equal(joined[:, 5:], b)
+    assert torch.isfinite(joined).all() and 0 <= joined.min() and joined.max() <= 1
+    with pytest.raises(ValueError, match=r"between must be in \[1, 2\] \(the model's clips are 4 frames"):
+        connect(smoke.sora, a, b, clips.captions_en, between=3)
+    with pytest.raises(ValueError, match="must hold as many clips"):
+        connect(smoke.sora, a, b[:1], clips.captions_en)
+
+
+def test_long_video_is_text_to_video_extended(smoke):
+    prompts = list(TEST_COMBOS[:2])
+    long = long_video(smoke.sora, prompts, frames=7, step=3, seed=4)
+    assert long.shape == (2, 7, 3, 16, 16)
+    assert torch.equal(long[:, :4], text_to_video(smoke.sora, prompts, seed=4))
+    with pytest.raises(ValueError, match="frames must be an int of at least the model's clip length 4"):
+        long_video(smoke.sora, prompts, frames=3)
+
+
+def test_generate_image_is_one_frame(smoke):
+    images = generate_image(smoke.sora, ["a red circle moves left", "蓝色的三角形向上移动"], width=24, seed=1)
+    assert images.shape == (2, 3, 16, 24) and torch.isfinite(images).all()
+    assert torch.equal(images, text_to_video(smoke.sora, ["a red circle moves left", "蓝色的三角形向上移动"],
+                                             frames=1, width=24, seed=1)[:, 0])
+
+
+def test_capability_rows_score_generated_autoencoder_and_truth(smoke):
+    assert set(capability_rows(smoke.sora)) == set(CAPABILITY_ROWS) and set(CAPABILITY_ROWS) < set(BARS)
+    names = ("connect two clips", "image (one frame)", "long video (4x frames)", "seamless loop")
+    rows = evaluate_capabilities(smoke.sora, n=2, names=names)
+    assert list(rows) == list(names)
+    for name, row in rows.items():
+        assert set(row) == {"generated", "autoencoder", "ground truth"}
+        assert row["ground truth"]["colour_acc"] == row["ground truth"]["shape_acc"] == 1.0
+        assert set(bar_met(name, row)) == set(BARS[name])
+    assert rows["connect two clips"]["generated"]["kept_exact"] == 1.0
+    assert "direction_acc" not in rows["image (one frame)"]["generated"]
+    assert 0 <= rows["seamless loop"]["generated"]["seamless"] <= 1
+    with pytest.raises(ValueError, match="unknown capability row 'zoom'"):
+        evaluate_capabilities(smoke.sora, n=2, names=("zoom",))
+
+
+def test_a_bucket_can_carry_its_own_captions(smoke):
+    from dataclasses import replace
+
+    bucket = replace(smoke.pool[0], share=1.0)
+    short = [f"a {colour} {shape}" for colour, shape, _ in bucket.combos]             # partial captions
+    state = train_dit(smoke.cfg, [replace(bucket, captions=short)], stop_at=2)
+    plain = train_dit(smoke.cfg, [bucket], stop_at=2)
+    assert all(torch.isfinite(torch.tensor(state.losses))) and state.losses != plain.losses

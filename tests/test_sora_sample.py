@@ -70,3 +70,26 @@ def test_missing_inputs_and_bad_sizes_are_named(checkpoint):
         generate(sora, "zoom", "a red circle moves left", frames=4, height=16, width=16)
     with pytest.raises(SystemExit):
         main(["sample", "--checkpoint", str(checkpoint), "--prompt", "x", "--size", "big"])
+
+
+def test_still_and_connect(checkpoint, tmp_path):
+    main(["sample", "--checkpoint", str(checkpoint), "--prompt", "a red circle moves left", "--capability", "still",
+          "--out", str(tmp_path / "still")])
+    assert torch.load(tmp_path / "still" / "sample.pt", weights_only=True).shape == (1, 1, 3, 16, 16)
+    for name, seed in (("a", "1"), ("b", "2")):
+        main(["sample", "--checkpoint", str(checkpoint), "--prompt", "a blue square moves up", "--seed", seed,
+              "--out", str(tmp_path / name)])
+    main(["sample", "--checkpoint", str(checkpoint), "--prompt", "a blue square moves up", "--capability", "connect",
+          "--clip", str(tmp_path / "a" / "sample.pt"), "--clip-b", str(tmp_path / "b" / "sample.pt"),
+          "--new-frames", "2", "--out", str(tmp_path / "ab")])
+    a, b, ab = (read_clip(str(tmp_path / d / "sample.pt"), 16, 16) for d in ("a", "b", "ab"))
+    assert ab.shape[0] == a.shape[0] + 2 + b.shape[0]
+    assert torch.equal(ab[: a.shape[0]], a) and torch.equal(ab[-b.shape[0]:], b)
+    with pytest.raises(ValueError, match="needs a second clip"):
+        generate(_load(checkpoint), "connect", "a red circle moves left", frames=4, height=16, width=16,
+                 clip=a)
+
+
+def _load(checkpoint):
+    from tinysora.sora import TinySora
+    return TinySora.from_checkpoint(str(checkpoint))

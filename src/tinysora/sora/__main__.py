@@ -5,6 +5,7 @@
 
     tinysora sample --checkpoint runs/cpu/checkpoint.pt --prompt "a red circle moves left" --size 16x32
     tinysora sample --checkpoint ... --capability image --first-frame frame.png --prompt "..."
+    tinysora sample --checkpoint ... --capability connect --clip a.pt --clip-b b.pt --new-frames 2 --prompt "..."
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     sample.add_argument("--checkpoint", required=True, help="checkpoint.pt written by `tinysora train`")
     sample.add_argument("--prompt", required=True, help='a caption, e.g. "a red circle moves left" or Chinese')
     sample.add_argument("--capability", choices=CAPABILITIES, default="text",
-                        help="text-to-video, image-to-video (--first-frame), extend or edit a --clip, loop")
+                        help="text-to-video, image-to-video (--first-frame), extend or edit a --clip, loop, "
+                             "still (one frame), connect (--clip, then --clip-b)")
     sample.add_argument("--size", default=None, help="HxW in pixels, e.g. 16x32 (default: the training size)")
     sample.add_argument("--frames", type=int, default=None, help="clip length (default: the training length)")
     sample.add_argument("--first-frame", default=None, help="PNG: the first frame (image, loop)")
     sample.add_argument("--clip", default=None,
                         help="the clip to extend or edit: a sample.pt from an earlier sample, or a GIF")
-    sample.add_argument("--new-frames", type=int, default=4, help="frames to add (extend)")
+    sample.add_argument("--clip-b", default=None, help="the clip to connect --clip to (connect)")
+    sample.add_argument("--new-frames", type=int, default=4, help="frames to add (extend) or put between (connect)")
     sample.add_argument("--backward", action="store_true", help="extend into the past instead of the future")
     sample.add_argument("--strength", type=float, default=0.7, help="how much of the clip to repaint (edit)")
     sample.add_argument("--seed", type=int, default=0)
@@ -90,9 +93,10 @@ def run_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--size expects HxW in pixels, e.g. 16x32, got {args.size!r}")
     first = read_frame(args.first_frame, height, width) if args.first_frame else None
     clip = read_clip(args.clip, height, width) if args.clip else None
+    clip_b = read_clip(args.clip_b, height, width) if args.clip_b else None
     video = generate(sora, args.capability, args.prompt, frames=args.frames or sora.config.frames, height=height,
                      width=width, first_frame=first, clip=clip, new_frames=args.new_frames, backward=args.backward,
-                     strength=args.strength, seed=args.seed)
+                     strength=args.strength, seed=args.seed, clip_b=clip_b)
     gif, png = write(video, args.prompt, args.out)
     print(f"wrote {gif} and {png} ({video.shape[1]} frames of {video.shape[3]}x{video.shape[4]})")
 

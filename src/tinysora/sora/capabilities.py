@@ -14,6 +14,9 @@ seamless loop                 a frame at the head AND (as frame T) at the tail: 
                               from it and back into it, so frame T-1 flows into frame 0
 video-to-video (SDEdit)       none, but sampling starts from the source clip noised to
                               t = strength instead of from pure noise, with the new caption
+image generation              none: a clip of one frame
+connect two clips             the end of clip A at the head, the start of clip B at the tail
+long video                    text-to-video, then extension forward one window at a time
 ============================  ===============================================================
 
 Every capability decodes the same way: the sampled latents first take ``refine_steps`` gradient
@@ -32,12 +35,12 @@ therefore also pasted back *in pixel space*, so image-to-video keeps it exactly
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Sequence
 
 import torch
 
 from tinysora.data import caption_en
+from tinysora.sora.config import SoraConfig
 from tinysora.sora.model import VideoDiT
 from tinysora.sora.train import make_autoencoder, make_dit, make_objective, read_checkpoint
 from tinysora.video.autoencoder import VideoAutoencoder
@@ -49,12 +52,12 @@ class TinySora:
 
     autoencoder: VideoAutoencoder
     dit: VideoDiT
-    config: SimpleNamespace
+    config: SoraConfig
 
     @classmethod
     def from_checkpoint(cls, path: str) -> "TinySora":
         ckpt = read_checkpoint(path)
-        cfg = SimpleNamespace(**ckpt["config"])
+        cfg = SoraConfig.from_dict(ckpt["config"])
         ae, dit = make_autoencoder(cfg), make_dit(cfg)
         ae.load_state_dict(ckpt["autoencoder"])
         dit.load_state_dict(ckpt["ema"])
@@ -206,3 +209,49 @@ def video_to_video(sora: TinySora, video: torch.Tensor, prompts: Sequence, *, st
     z_new = sample_latents(sora, prompts, video.shape[1], video.shape[3], video.shape[4],
                            start=strength, z_start=z, seed=seed, **sampling)
     return _decode(sora, z_new)
+
+
+def generate_image(sora: TinySora, prompts: Sequence, *, height: int | None = None, width: int | None = None,
+                   seed: int = 0, **sampling) -> torch.Tensor:
+    """Images (N, 3, H, W) for N captions: text-to-video with one frame (Sora's images are one-frame videos)."""
+    return text_to_video(sora, prompts, frames=1, height=height, width=width, seed=seed, **sampling)[:, 0]
+
+
+def connect(sora: TinySora, clip_a: torch.Tensor, clip_b: torch.Tensor, prompts: Sequence, *, between: int = 4,
+            seed: int = 0, **sampling) -> torch.Tensor:
+    """Join clip A to clip B with ``between`` new frames: (N, Ta + between + Tb, 3, H, W).
+
+    One window of the training length (``config.frames``) is sampled: A's last frames, the new
+    ones, B's first frames (as many of each as fit, A's side getting the odd one), so the new
+    frames see the motion on both sides. Both clips are kept exactly.
+    """
+    _check_clip(clip_a, "clip_a")
+    _check_clip(clip_b, "clip_b")
+    if clip_a.shape[0] != clip_b.shape[0] or clip_a.shape[2:] != clip_b.shape[2:]:
+        raise ValueError(f"clip_a {tuple(clip_a.shape)} and clip_b {tuple(clip_b.shape)} must hold as many clips "
+                         f"of the same frame size")
+    frames = sora.config.frames
+    if not isinstance(between, int) or isinstance(between, bool) or not 1 <= between <= frames - 2:
+        raise ValueError(f"between must be in [1, {frames - 2}] (the model's clips are {frames} frames, and one "
+                         f"frame of each clip must fit beside the new ones), got {between!r}")
+    room = frames - between
+    after = min(room // 2, clip_b.shape[1])
+    before = min(room - after, clip_a.shape[1])
+    given = {i: clip_a[:, clip_a.shape[1] - before + i] for i in range(before)}
+    given.update({before + between + i: clip_b[:, i] for i in range(after)})
+    height, width = clip_a.shape[-2:]
+    window = _with_given_frames(sora, prompts, given, before + between + after, height, width, seed, **sampling)
+    return torch.cat([clip_a, window[:, before: before + between], clip_b], dim=1)
+
+
+def long_video(sora: TinySora, prompts: Sequence, *, frames: int = 32, step: int = 1, height: int | None = None,
+               width: int | None = None, seed: int = 0, **sampling) -> torch.Tensor:
+    """Clips (N, frames, 3, H, W) longer than the model's: text-to-video of ``config.frames`` frames,
+    then :func:`extend` forward, ``step`` new frames a window, until ``frames``."""
+    short = sora.config.frames
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < short:
+        raise ValueError(f"frames must be an int of at least the model's clip length {short}, got {frames!r}")
+    video = text_to_video(sora, prompts, height=height, width=width, seed=seed, **sampling)
+    if frames == short:
+        return video
+    return extend(sora, video, prompts, new_frames=frames - short, step=step, seed=seed + 1, **sampling)

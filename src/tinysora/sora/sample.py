@@ -1,7 +1,7 @@
 """``tinysora sample``: a trained checkpoint, a prompt and a capability -> a GIF and a PNG strip.
 
-* :func:`generate` runs one capability (``text``, ``image``, ``extend``, ``loop``, ``edit``) of
-  :mod:`tinysora.sora.capabilities` on one prompt;
+* :func:`generate` runs one capability (``text``, ``image``, ``extend``, ``loop``, ``edit``,
+  ``still`` (one frame), ``connect`` (two clips)) of :mod:`tinysora.sora.capabilities` on one prompt;
 * :func:`read_frame` and :func:`read_clip` load a PNG frame, a GIF clip (any zoom) or a saved
   ``sample.pt`` at the model's pixel size, so a drawn frame or an earlier sample can be the input.
 """
@@ -13,10 +13,19 @@ import os
 import numpy as np
 import torch
 
-from tinysora.sora.capabilities import TinySora, extend, image_to_video, seamless_loop, text_to_video, video_to_video
+from tinysora.sora.capabilities import (
+    TinySora,
+    connect,
+    extend,
+    generate_image,
+    image_to_video,
+    seamless_loop,
+    text_to_video,
+    video_to_video,
+)
 from tinysora.sora.report import save_gif, save_grid
 
-CAPABILITIES = ("text", "image", "extend", "loop", "edit")
+CAPABILITIES = ("text", "image", "extend", "loop", "edit", "still", "connect")
 
 
 def _to_tensor(image, height: int, width: int) -> torch.Tensor:
@@ -57,15 +66,19 @@ def read_clip(path: str, height: int, width: int) -> torch.Tensor:
 
 def generate(sora: TinySora, capability: str, prompt: str, *, frames: int, height: int, width: int,
              first_frame: torch.Tensor | None = None, clip: torch.Tensor | None = None, new_frames: int = 4,
-             backward: bool = False, strength: float = 0.7, seed: int = 0) -> torch.Tensor:
+             backward: bool = False, strength: float = 0.7, seed: int = 0,
+             clip_b: torch.Tensor | None = None) -> torch.Tensor:
     """One clip (1, T, 3, H, W) for ``prompt`` by ``capability``; ``first_frame`` (3, H, W) for
-    ``image`` and ``loop``, ``clip`` (T, 3, H, W) for ``extend`` and ``edit``."""
+    ``image`` and ``loop``, ``clip`` (T, 3, H, W) for ``extend`` and ``edit``, ``clip`` and
+    ``clip_b`` for ``connect`` (``new_frames`` between them); ``still`` is one frame (1, 1, 3, H, W)."""
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}: choose one of {', '.join(CAPABILITIES)}")
-    needs = {"image": first_frame, "loop": first_frame, "extend": clip, "edit": clip}
+    needs = {"image": first_frame, "loop": first_frame, "extend": clip, "edit": clip, "connect": clip}
     if capability in needs and needs[capability] is None:
         what = "a first frame (--first-frame PNG)" if capability in ("image", "loop") else "a clip (--clip GIF)"
         raise ValueError(f"capability {capability!r} needs {what}")
+    if capability == "connect" and clip_b is None:
+        raise ValueError("capability 'connect' needs a second clip (--clip-b GIF) to join the first to")
     prompts = [prompt]
     if capability == "text":
         return text_to_video(sora, prompts, frames=frames, height=height, width=width, seed=seed)
@@ -73,6 +86,10 @@ def generate(sora: TinySora, capability: str, prompt: str, *, frames: int, heigh
         return image_to_video(sora, first_frame[None], prompts, frames=frames, seed=seed)
     if capability == "loop":
         return seamless_loop(sora, first_frame[None], prompts, frames=frames, seed=seed)
+    if capability == "still":
+        return generate_image(sora, prompts, height=height, width=width, seed=seed)[:, None]
+    if capability == "connect":
+        return connect(sora, clip[None], clip_b[None], prompts, between=new_frames, seed=seed)
     if capability == "extend":
         return extend(sora, clip[None], prompts, new_frames=new_frames, backward=backward, seed=seed)
     return video_to_video(sora, clip[None], prompts, strength=strength, seed=seed)

@@ -1,6 +1,7 @@
 """Training the tiny Sora from nothing: first the video autoencoder, then the DiT on its latents.
 
-One config, :data:`SORA_CONFIG`, holds every size at every scale. The stages:
+One :class:`~tinysora.sora.config.SoraConfig` per scale holds every size
+(:func:`tinysora.sora.config.sora_config`). The stages:
 
 1. :func:`train_video_autoencoder` -- frames of random training clips, a few hundred steps;
 2. :func:`build_latent_pool` -- clips of every size bucket, encoded once (the DiT never sees pixels);
@@ -26,12 +27,10 @@ import math
 import os
 import pickle
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 
-from tinysora.config import Scaled
 from tinysora.data import caption_en, caption_zh, make_clips
 from tinysora.diffusion import DDPM, Objective, RectifiedFlow, linear_beta_schedule
 from tinysora.distributed import (
@@ -44,58 +43,24 @@ from tinysora.distributed import (
     wrap_model,
 )
 from tinysora.runtime import progress, seed_everything
+from tinysora.sora.config import SORA_CONFIG, SoraConfig, sora_config  # noqa: F401 (SORA_CONFIG, sora_config: re-exported)
 from tinysora.sora.model import VideoDiT, VideoDiTConfig
 from tinysora.video.autoencoder import VideoAutoencoder, train_autoencoder
 
-# Every size, per scale. ``buckets``: (frames, height, width, share of the training steps).
-# cpu: chosen by the measurements in tinysora.sora's docstring to fit 10 minutes on 2 cores.
-# gpu: a sensible guess (wider, deeper, bigger batches and more steps), NOT measured: no GPU was
-# available when it was written.
-SORA_CONFIG = Scaled(
-    smoke=dict(
-        seed=0, frames=4, height=16, width=16,
-        buckets=((4, 16, 16, 0.8), (4, 16, 24, 0.1), (4, 24, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=16, ae_steps=30, ae_batch=32, ae_lr=3e-3, ae_noise=0.1,
-        dim=32, depth=2, heads=2, patch=(1, 2, 2), factorised=False, cross_attention=True,
-        objective="flow", steps=30, batch=16, lr=1e-3, warmup=5, ema=0.9, mask_prob=0.25,
-        pool=64, sample_steps=4, cfg_scale=2.0, eval_clips=16, checkpoint_every=10,
-        refine_steps=5, refine_lr=0.05, refine_anchor=1.0,
-    ),
-    cpu=dict(
-        seed=0, frames=8, height=16, width=16,
-        buckets=((8, 16, 16, 0.7), (8, 16, 32, 0.1), (8, 32, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=64, ae_steps=2500, ae_batch=64, ae_lr=3e-3, ae_noise=0.2,
-        dim=96, depth=4, heads=4, patch=(1, 4, 4), factorised=False, cross_attention=True,
-        objective="flow", steps=4200, batch=32, lr=2e-3, warmup=100, ema=0.999, mask_prob=0.25,
-        pool=4096, sample_steps=16, cfg_scale=2.0, eval_clips=256, checkpoint_every=500,
-        refine_steps=20, refine_lr=0.05, refine_anchor=1.0,
-    ),
-    gpu=dict(
-        seed=0, frames=8, height=16, width=16,
-        buckets=((8, 16, 16, 0.7), (8, 16, 24, 0.1), (8, 24, 16, 0.1), (12, 16, 16, 0.1)),
-        ae_channels=4, ae_down=4, ae_width=128, ae_steps=3000, ae_batch=256, ae_lr=2e-3, ae_noise=0.2,
-        dim=256, depth=8, heads=8, patch=(1, 2, 2), factorised=False, cross_attention=True,
-        objective="flow", steps=20000, batch=256, lr=5e-4, warmup=500, ema=0.9995, mask_prob=0.25,
-        pool=32768, sample_steps=20, cfg_scale=2.0, eval_clips=256, checkpoint_every=2000,
-        refine_steps=20, refine_lr=0.05, refine_anchor=1.0,
-    ),
-)
-
-
 # --- construction -------------------------------------------------------------------------------
 
-def make_autoencoder(cfg: SimpleNamespace) -> VideoAutoencoder:
+def make_autoencoder(cfg: SoraConfig) -> VideoAutoencoder:
     return VideoAutoencoder(cfg.ae_channels, cfg.ae_down, 1, cfg.ae_width)
 
 
-def make_dit(cfg: SimpleNamespace) -> VideoDiT:
+def make_dit(cfg: SoraConfig) -> VideoDiT:
     return VideoDiT(VideoDiTConfig(
         latent_channels=cfg.ae_channels, patch=tuple(cfg.patch), dim=cfg.dim, depth=cfg.depth,
         heads=cfg.heads, cross_attention=cfg.cross_attention, factorised=cfg.factorised,
         time_scale=1000.0 if cfg.objective == "flow" else 1.0))
 
 
-def make_objective(cfg: SimpleNamespace) -> Objective:
+def make_objective(cfg: SoraConfig) -> Objective:
     """RectifiedFlow (logit-normal t) or DDPM (linear betas, 1000 steps): one interface, either."""
     if cfg.objective == "flow":
         return RectifiedFlow()
@@ -111,7 +76,7 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 # --- stage 1: the autoencoder -------------------------------------------------------------------
 
-def train_video_autoencoder(cfg: SimpleNamespace, device: str | torch.device = "cpu"
+def train_video_autoencoder(cfg: SoraConfig, device: str | torch.device = "cpu"
                             ) -> tuple[VideoAutoencoder, list[float]]:
     """Train the per-frame autoencoder on frames of training clips, then fit its latent scale."""
     seed_everything(cfg.seed)
@@ -132,7 +97,11 @@ def train_video_autoencoder(cfg: SimpleNamespace, device: str | torch.device = "
 
 @dataclass
 class LatentBucket:
-    """Encoded training clips of one size: latents (N, T, C, h, w) and their combos."""
+    """Encoded training clips of one size: latents (N, T, C, h, w) and their combos.
+
+    ``captions`` (optional, N strings): train on these instead of each combo's full caption in
+    English or Chinese (chapter 17 trains on partial, noisy or re-written captions this way).
+    """
 
     frames: int
     height: int
@@ -140,10 +109,11 @@ class LatentBucket:
     share: float
     latents: torch.Tensor
     combos: list = field(repr=False)
+    captions: list | None = field(default=None, repr=False)
 
 
 @torch.no_grad()
-def build_latent_pool(cfg: SimpleNamespace, ae: VideoAutoencoder) -> list[LatentBucket]:
+def build_latent_pool(cfg: SoraConfig, ae: VideoAutoencoder) -> list[LatentBucket]:
     """Generate and encode ``pool * share`` training clips per bucket (at least 16 each).
 
     The latents stay on the autoencoder's device."""
@@ -211,7 +181,7 @@ class TrainState:
         return unwrap(self.model)
 
 
-def make_train_state(cfg: SimpleNamespace, device: str | torch.device = "cpu", ctx: Distributed = Distributed(),
+def make_train_state(cfg: SoraConfig, device: str | torch.device = "cpu", ctx: Distributed = Distributed(),
                      strategy: str = "none") -> TrainState:
     """A fresh DiT, its EMA and AdamW; the model wrapped for ``strategy`` before the optimizer sees it."""
     seed_everything(cfg.seed)
@@ -222,7 +192,7 @@ def make_train_state(cfg: SimpleNamespace, device: str | torch.device = "cpu", c
     return TrainState(model, ema, optimizer, data_shards=ctx.world_size)
 
 
-def learning_rate(cfg: SimpleNamespace, step: int) -> float:
+def learning_rate(cfg: SoraConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to 10% of ``lr`` at the last step."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -230,7 +200,7 @@ def learning_rate(cfg: SimpleNamespace, step: int) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
 
 
-def save_checkpoint(path: str, state: TrainState, cfg: SimpleNamespace, ae: VideoAutoencoder | None = None,
+def save_checkpoint(path: str, state: TrainState, cfg: SoraConfig, ae: VideoAutoencoder | None = None,
                     ctx: Distributed = Distributed()) -> None:
     """Model, EMA, optimizer, step, losses, torch's RNG and the config (plain values), atomically.
 
@@ -243,7 +213,7 @@ def save_checkpoint(path: str, state: TrainState, cfg: SimpleNamespace, ae: Vide
     tmp = path + ".tmp"
     torch.save(dict(model=model_state, ema=state.ema.state_dict(), optimizer=optimizer_state, step=state.step,
                     losses=list(state.losses), data_shards=state.data_shards, rng=torch.get_rng_state(),
-                    config=vars(cfg), autoencoder=None if ae is None else ae.state_dict()), tmp)
+                    config=cfg.to_dict(), autoencoder=None if ae is None else ae.state_dict()), tmp)
     os.replace(tmp, path)
 
 
@@ -281,7 +251,7 @@ def _full(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
 
 
-def train_dit(cfg: SimpleNamespace, pool: list[LatentBucket], state: TrainState | None = None,
+def train_dit(cfg: SoraConfig, pool: list[LatentBucket], state: TrainState | None = None,
               checkpoint: str | None = None, stop_at: int | None = None,
               ae: VideoAutoencoder | None = None, *, ctx: Distributed = Distributed(), strategy: str = "none",
               data_shards: int | None = None, bf16: bool = False) -> TrainState:
@@ -330,7 +300,11 @@ def train_dit(cfg: SimpleNamespace, pool: list[LatentBucket], state: TrainState 
             gs = g if state.data_shards == 1 else shard_generator(cfg.seed, step, shard, state.data_shards)
             idx = torch.randint(len(bucket.latents), (batch,), generator=gs)
             z = bucket.latents[idx.to(device)]
-            ids = module.text.drop(tokenizer.encode(captions_for([bucket.combos[j] for j in idx.tolist()], gs)), gs)
+            if bucket.captions is None:
+                texts = captions_for([bucket.combos[j] for j in idx.tolist()], gs)
+            else:
+                texts = [bucket.captions[j] for j in idx.tolist()]
+            ids = module.text.drop(tokenizer.encode(texts), gs)
             ids = ids.to(device)
             keep = frame_mask(batch, bucket.frames, cfg.mask_prob, gs)
             last = i == len(shards) - 1
