@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from einops import rearrange
 
 from tinysora.diffusion import cfg_combine
 from tinysora.dit import DiTBlock, FinalLayer, TimestepEmbedder
 from tinysora.sora.text import CaptionTokenizer, TextEncoder
+from tinysora.video.latte import block_modes, regrouped_attention
 from tinysora.video.patches import patch_grid, patchify, sincos_pos_embed_3d, unpatchify
 
 
@@ -65,25 +65,11 @@ class VideoDiT(nn.Module):
             DiTBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cross_attention=cfg.cross_attention, qk_norm=cfg.qk_norm)
             for _ in range(cfg.depth))
         self.final = FinalLayer(cfg.dim, patch_dim)
+        # Latte variant 1 when factorised: even blocks attend within a frame, odd blocks across frames
+        self.modes = block_modes("interleaved" if cfg.factorised else "full", cfg.depth)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def _attention_for(self, index: int, frames: int):
-        """Latte variant 1: even blocks attend within a frame, odd blocks across frames."""
-        if not self.config.factorised:
-            return None
-        if index % 2 == 0:
-            def spatial(attn, h):
-                out = attn(rearrange(h, "b (t n) d -> (b t) n d", t=frames))
-                return rearrange(out, "(b t) n d -> b (t n) d", t=frames)
-            return spatial
-
-        def temporal(attn, h):
-            b = h.shape[0]
-            out = attn(rearrange(h, "b (t n) d -> (b n) t d", t=frames))
-            return rearrange(out, "(b n) t d -> b (t n) d", b=b)
-        return temporal
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[2] != self.config.latent_channels:
@@ -100,7 +86,7 @@ class VideoDiT(nn.Module):
         words, word_mask, pooled = self.text(ids)                                # (B, L, D), (B, L), (B, D)
         c = self.t_embed(t) + pooled[:, None]                                    # (B, T', D)
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, c, words, word_mask, self._attention_for(i, grid[0]))
+            tokens = block(tokens, c, words, word_mask, regrouped_attention(self.modes[i], grid[0]))
         return unpatchify(self.final(tokens, c), grid, self.patch)               # (B, T, C, h, w)
 
     def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, ids: torch.Tensor,

@@ -39,7 +39,7 @@ from tinysora.video.packing import pack, packed_masks, unpack
 from tinysora.video.patches import _check_patch, sincos_pos_embed_3d, unpatchify
 from tinysora.video.tubelets import TubeletEmbedding
 
-__all__ = ["VARIANTS", "Latte", "LatteConfig", "attention_scores", "block_modes"]
+__all__ = ["VARIANTS", "Latte", "LatteConfig", "attention_scores", "block_modes", "regrouped_attention"]
 
 VARIANTS = ("full", "interleaved", "late", "factorised", "split_heads")
 
@@ -126,6 +126,17 @@ def _split_heads(attn: MultiHeadAttention, h: torch.Tensor, frames: int) -> torc
     return attn.out_proj(rearrange(out, "b h n d -> b n (h d)"))
 
 
+def regrouped_attention(mode: str, frames: int):
+    """The ``attn_fn`` of :meth:`tinysora.dit.DiTBlock.forward` for one block's ``mode`` (see
+    :func:`tinysora.video.latte.block_modes`) over clips of ``frames`` token frames; None for "full"."""
+    regroup = {"spatial": _spatial, "temporal": _temporal, "split": _split_heads}
+    if mode == "full":
+        return None
+    if mode not in regroup:
+        raise ValueError(f"no regrouped attention for mode {mode!r}; expected 'full' or one of {sorted(regroup)}")
+    return lambda attn, h: regroup[mode](attn, h, frames)
+
+
 class Latte(nn.Module):
     """forward(x (B, T, C, H, W), t (B,), y (B,) or None) -> (B, T, C, H, W), the denoiser's output.
 
@@ -164,14 +175,8 @@ class Latte(nn.Module):
 
     def _attn_fn(self, i: int, frames: int):
         mode = self.modes[i]
-        if mode == "full":
-            return None
-        if mode == "spatial":
-            return lambda attn, h: _spatial(attn, h, frames)
-        if mode == "temporal":
-            return lambda attn, h: _temporal(attn, h, frames)
-        if mode == "split":
-            return lambda attn, h: _split_heads(attn, h, frames)
+        if mode != "factorised":
+            return regrouped_attention(mode, frames)
 
         def factorised(attn, h):
             s = _spatial(attn, h, frames)
